@@ -1,0 +1,176 @@
+/* faultfs rules: what to inject, where, and when.
+ *
+ * A rule names operations (op=), paths (path=), conditions (nth=, after=,
+ * count=, prob=/seed=, uid=, gid=, comm=) and effects (error=, delay=,
+ * mode_clear=, short=).  Rules live in an ordered table that can change
+ * while the filesystem is mounted; for every operation the first rule whose
+ * op, path and conditions all hold decides the outcome, and later rules are
+ * not consulted.
+ *
+ * Thread safety: every function taking a struct ff_rules may be called from
+ * any number of threads at once.  ff_rules_eval() is the hot path: it is
+ * lock-free when the operation is in no rule's op set, and otherwise costs two
+ * hash look-ups plus the glob matches of the few rules indexed under the
+ * path's first or last component (plus rules whose first and last components
+ * are both wildcards).
+ */
+#ifndef FAULTFS_RULES_H
+#define FAULTFS_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Operation bits.  One filesystem request may carry several: an open for
+ * exec is FF_OP_OPEN|FF_OP_EXEC, an access(X_OK) is FF_OP_ACCESS|FF_OP_EXEC,
+ * a setattr that changes mode and size is FF_OP_CHMOD|FF_OP_TRUNCATE.  A rule
+ * matches a request when their bit sets intersect. */
+enum ff_op {
+	FF_OP_LOOKUP      = 1ULL << 0,
+	FF_OP_GETATTR     = 1ULL << 1,   /* name "getattr", alias "stat" */
+	FF_OP_READDIR     = 1ULL << 2,   /* opendir, readdir, releasedir */
+	FF_OP_OPEN        = 1ULL << 3,   /* every open of a file */
+	FF_OP_OPEN_WRITE  = 1ULL << 4,   /* "open_write": open with O_WRONLY, O_RDWR or O_TRUNC */
+	FF_OP_CREATE      = 1ULL << 5,
+	FF_OP_READ        = 1ULL << 6,
+	FF_OP_WRITE       = 1ULL << 7,
+	FF_OP_FLUSH       = 1ULL << 8,
+	FF_OP_FSYNC       = 1ULL << 9,   /* fsync and fsyncdir */
+	FF_OP_RELEASE     = 1ULL << 10,
+	FF_OP_MKDIR       = 1ULL << 11,
+	FF_OP_RMDIR       = 1ULL << 12,
+	FF_OP_UNLINK      = 1ULL << 13,
+	FF_OP_RENAME      = 1ULL << 14,
+	FF_OP_LINK        = 1ULL << 15,
+	FF_OP_SYMLINK     = 1ULL << 16,
+	FF_OP_READLINK    = 1ULL << 17,
+	FF_OP_CHMOD       = 1ULL << 18,
+	FF_OP_CHOWN       = 1ULL << 19,
+	FF_OP_TRUNCATE    = 1ULL << 20,
+	FF_OP_UTIMENS     = 1ULL << 21,
+	FF_OP_ACCESS      = 1ULL << 22,
+	FF_OP_STATFS      = 1ULL << 23,
+	FF_OP_GETXATTR    = 1ULL << 24,
+	FF_OP_SETXATTR    = 1ULL << 25,
+	FF_OP_LISTXATTR   = 1ULL << 26,
+	FF_OP_REMOVEXATTR = 1ULL << 27,
+	FF_OP_FALLOCATE   = 1ULL << 28,
+	FF_OP_MKNOD       = 1ULL << 29,
+	FF_OP_EXEC        = 1ULL << 30,  /* open with __FMODE_EXEC, access(X_OK) */
+	FF_OP_ALL         = (1ULL << 31) - 1,
+};
+
+/* Returns the bit for one op name ("rmdir", "stat", "all"), or 0 if unknown. */
+uint64_t ff_op_from_name(const char *name);
+/* Returns the canonical name of a single op bit ("rmdir"), or "?" */
+const char *ff_op_name(uint64_t bit);
+
+/* Who is asking.  comm is fetched only when a rule has a comm= condition:
+ * get_comm(arg) returns the caller's command name (or NULL if unknown). */
+struct ff_caller {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t pid;
+	const char *(*get_comm)(void *arg);
+	void *arg;
+};
+
+/* What the first firing rule asks for.  A rule may combine effects, for
+ * example a delay followed by an error. */
+struct ff_verdict {
+	uint32_t rule_id;     /* id of the rule that fired */
+	int error;            /* positive errno to fail with, or 0 */
+	uint64_t delay_ns;    /* sleep this long before answering, or 0 */
+	uint32_t mode_clear;  /* bits to clear from reported modes, or 0 */
+	uint64_t short_len;   /* cap on bytes per read/write, or 0 for none */
+};
+
+/* One parsed rule, not yet in a table. */
+struct ff_rule;
+
+/* Creates an empty rule (op=all, path=**, no effect). */
+struct ff_rule *ff_rule_new(void);
+void ff_rule_free(struct ff_rule *r);
+
+/* Sets one field from its text, exactly as written on the command line or
+ * in a rules file ("op" "rmdir|rename", "delay" "250ms").  Returns 0, or -1
+ * with a one-line reason in err naming the field and what is wrong
+ * ("error: unknown errno name 'EBUZY'"). */
+int ff_rule_set(struct ff_rule *r, const char *key, const char *value, char *err, size_t errlen);
+
+/* Checks that a finished rule makes sense: at least one effect, seed only
+ * with prob, nth not combined with after/count, and so on.  Returns 0 or -1
+ * with the reason in err. */
+int ff_rule_validate(const struct ff_rule *r, char *err, size_t errlen);
+
+/* Parses a whole expression "op=rmdir|rename,path=/venv,error=EBUSY" into a
+ * new validated rule.  Returns NULL with the reason in err. */
+struct ff_rule *ff_rule_parse(const char *expr, char *err, size_t errlen);
+
+/* Canonical expression for a rule; the caller frees the string. */
+char *ff_rule_format(const struct ff_rule *r);
+
+/* The live, ordered table of rules. */
+struct ff_rules;
+
+struct ff_rules *ff_rules_new(void);
+void ff_rules_free(struct ff_rules *rs);
+
+/* Appends a rule (taking ownership) and returns its id (ids start at 1 and
+ * are never reused within one table). */
+uint32_t ff_rules_add(struct ff_rules *rs, struct ff_rule *r);
+/* Removes the rule with this id; returns 0 or -1 if there is none. */
+int ff_rules_remove(struct ff_rules *rs, uint32_t id);
+void ff_rules_clear(struct ff_rules *rs);
+/* Incremented by every add, remove and clear. */
+uint64_t ff_rules_generation(const struct ff_rules *rs);
+
+/* Decides what happens to one request.  path is relative to the mount root,
+ * without a leading slash ("" is the root itself); path2 is the second path
+ * of a rename or link, or NULL.  Returns true and fills *v when a rule fires;
+ * a rule fires when its op set meets `ops`, its glob matches path (or
+ * path2), and all its conditions hold.  Counting conditions (nth, after,
+ * count, prob) advance only for requests that match op, path, uid, gid and
+ * comm. */
+bool ff_rules_eval(struct ff_rules *rs, uint64_t ops, const char *path, const char *path2,
+                   const struct ff_caller *caller, struct ff_verdict *v);
+
+/* Fast pre-check: true if some rule's op set meets `ops`.  Lets callers skip
+ * building a path for requests no rule could touch. */
+bool ff_rules_may_touch(const struct ff_rules *rs, uint64_t ops);
+
+/* True if some rule's glob matches path, whatever its ops and conditions.
+ * The filesystem gives such paths zero cache timeouts, so faults that change
+ * from one call to the next are not hidden by the kernel's caches. */
+bool ff_rules_path_matched(struct ff_rules *rs, const char *path);
+
+/* A snapshot of one rule for `ctl list` and `ctl stats`. */
+struct ff_rule_info {
+	uint32_t id;
+	char *expr;          /* canonical expression; freed by ff_rules_info_free */
+	uint64_t matched;    /* requests that matched op, path, uid, gid and comm */
+	uint64_t fired;      /* requests the rule acted on */
+};
+
+/* Fills a newly allocated array with one entry per rule, in table order.
+ * Returns the count, or -1 on allocation failure. */
+int ff_rules_snapshot(struct ff_rules *rs, struct ff_rule_info **out);
+void ff_rules_info_free(struct ff_rule_info *info, int n);
+
+/* Matches a glob pattern against a mount-relative path.  `*`, `?` and `[..]`
+ * stay within one path component; `**` as a whole component matches zero or
+ * more components.  A leading or trailing '/' in the pattern is ignored, so
+ * "/venv" and "venv" are the same pattern. */
+bool ff_glob_match(const char *pattern, const char *path);
+
+/* Loads rules from a YAML file into rs, in file order.  On error returns -1
+ * and writes one line into err naming the file, line, column and field
+ * ("rules.yaml:4:12: rule 2: field 'error': unknown errno name 'EBUZY'");
+ * no rule from the file is added then. */
+int ff_rules_load_file(struct ff_rules *rs, const char *path, char *err, size_t errlen);
+
+/* Same, from a buffer (for tests and fuzzing); name is used in messages. */
+int ff_rules_load_buffer(struct ff_rules *rs, const char *name, const char *buf, size_t len,
+                         char *err, size_t errlen);
+
+#endif
