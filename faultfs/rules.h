@@ -7,6 +7,35 @@
  * op, path and conditions all hold decides the outcome, and later rules are
  * not consulted.
  *
+ * "First match wins", precisely: rules are tried in table order (the order
+ * they were added).  A rule *matches* a request when its op set meets the
+ * request's ops, its glob matches path or path2, and its uid=, gid= and comm=
+ * conditions hold.  A matching rule then consults its counting conditions
+ * (nth=, after=, count=, prob=); if they say yes the rule *fires*, fills the
+ * verdict and evaluation stops.  If they say no, the rule has still seen the
+ * request (its counters advanced) and evaluation goes on to the next rule.
+ * A rule that fires applies all its effects; an effect that means nothing for
+ * the request at hand (short= on a getattr) is reported in the verdict and
+ * left to the caller to ignore, so give such rules a narrow op= set.
+ *
+ * Conditions:
+ *   nth=N     fires only on the Nth matching request (1-based);
+ *   after=N   fires only on matching requests after the first N;
+ *   count=N   fires at most N times;
+ *   prob=P    fires with probability P (0..1); with seed=S the k-th matching
+ *             request always gets the same draw (splitmix64 of S and k), so
+ *             the same sequence of requests gives the same decisions;
+ *   uid=, gid= the caller's ids; comm= the caller's command name, exactly
+ *             (at most 15 characters, as in /proc/PID/comm).
+ * nth= cannot be combined with after= or count=; seed= needs prob=.
+ *
+ * Values are strict: "12abc", empty values, a field given twice, unknown
+ * fields and out-of-range numbers are errors naming the field and the value.
+ * delay= needs a unit ("250ms", "2s"); a bare number is refused.  Rule
+ * expressions are comma-separated key=value lists, so no value can contain a
+ * comma, and brace alternatives ("{a,b}") in globs are refused with a
+ * message saying so.
+ *
  * Thread safety: every function taking a struct ff_rules may be called from
  * any number of threads at once.  ff_rules_eval() is the hot path: it is
  * lock-free when the operation is in no rule's op set, and otherwise costs two
@@ -88,6 +117,9 @@ struct ff_verdict {
 /* One parsed rule, not yet in a table. */
 struct ff_rule;
 
+/* True if key is one of the field names ff_rule_set() knows. */
+bool ff_rule_key_valid(const char *key);
+
 /* Creates an empty rule (op=all, path=**, no effect). */
 struct ff_rule *ff_rule_new(void);
 void ff_rule_free(struct ff_rule *r);
@@ -95,7 +127,8 @@ void ff_rule_free(struct ff_rule *r);
 /* Sets one field from its text, exactly as written on the command line or
  * in a rules file ("op" "rmdir|rename", "delay" "250ms").  Returns 0, or -1
  * with a one-line reason in err naming the field and what is wrong
- * ("error: unknown errno name 'EBUZY'"). */
+ * ("field 'error': unknown errno name 'EBUZY'").  Setting a field twice is
+ * an error. */
 int ff_rule_set(struct ff_rule *r, const char *key, const char *value, char *err, size_t errlen);
 
 /* Checks that a finished rule makes sense: at least one effect, seed only
@@ -117,12 +150,18 @@ struct ff_rules *ff_rules_new(void);
 void ff_rules_free(struct ff_rules *rs);
 
 /* Appends a rule (taking ownership) and returns its id (ids start at 1 and
- * are never reused within one table). */
+ * are never reused within one table), or 0 when memory ran out (the rule is
+ * freed then). */
 uint32_t ff_rules_add(struct ff_rules *rs, struct ff_rule *r);
+/* Appends n rules at once: evaluations see all of them or none.  On success
+ * takes ownership, stores their ids in ids[] (if not NULL), bumps the
+ * generation once and returns 0; on failure returns -1 and the caller still
+ * owns the rules. */
+int ff_rules_add_many(struct ff_rules *rs, struct ff_rule **rules, size_t n, uint32_t *ids);
 /* Removes the rule with this id; returns 0 or -1 if there is none. */
 int ff_rules_remove(struct ff_rules *rs, uint32_t id);
 void ff_rules_clear(struct ff_rules *rs);
-/* Incremented by every add, remove and clear. */
+/* Incremented by every add, add_many, successful remove and clear. */
 uint64_t ff_rules_generation(const struct ff_rules *rs);
 
 /* Decides what happens to one request.  path is relative to the mount root,
@@ -160,13 +199,24 @@ void ff_rules_info_free(struct ff_rule_info *info, int n);
 /* Matches a glob pattern against a mount-relative path.  `*`, `?` and `[..]`
  * stay within one path component; `**` as a whole component matches zero or
  * more components.  A leading or trailing '/' in the pattern is ignored, so
- * "/venv" and "venv" are the same pattern. */
+ * "/venv" and "venv" are the same pattern.  Details:
+ *  - "tmp" then a "**" component matches "tmp" itself and everything below it (the
+ *    "**" matches zero or more components), "**" + "/venv" matches "venv" and "a/b/venv", and "**"
+ *    matches every path including the root "";
+ *  - the empty pattern (and "/") matches only the root "";
+ *  - `*` matches dot files too ("*.py" matches ".hidden.py");
+ *  - `[abc]`, `[a-z]`, `[!a-z]` and `[^a-z]` are character classes; a `]`
+ *    right after `[` (or after the negation) is a member;
+ *  - a backslash makes the next character literal ("\*" is a star);
+ *  - empty components (doubled slashes) are ignored on both sides. */
 bool ff_glob_match(const char *pattern, const char *path);
 
-/* Loads rules from a YAML file into rs, in file order.  On error returns -1
- * and writes one line into err naming the file, line, column and field
+/* Loads rules from a YAML file into rs, in file order (format: see the
+ * comment at the top of rulefile.c).  On error returns -1 and writes one
+ * line into err naming the file, line, column and field
  * ("rules.yaml:4:12: rule 2: field 'error': unknown errno name 'EBUZY'");
- * no rule from the file is added then. */
+ * no rule from the file is added then.  A file with no rules (empty, only
+ * comments, or "rules: []") loads fine and adds nothing. */
 int ff_rules_load_file(struct ff_rules *rs, const char *path, char *err, size_t errlen);
 
 /* Same, from a buffer (for tests and fuzzing); name is used in messages. */
