@@ -61,12 +61,16 @@ static void usage(FILE *f, int code)
 		"\n"
 		"Runs one timed file system workload in DIR and prints \"KEY SECONDS\" lines.\n"
 		"  prep   creates DIR/stat/dNN/fNNNNN (NFILES files over %d dirs) and DIR/%s\n"
-		"  small  creates, writes SIZE bytes to and closes NFILES files, then unlinks them\n"
+		"  small  sync + drop_caches=3 (untimed; needs root), then creates, writes SIZE\n"
+		"         bytes to and closes NFILES files in a new DIR/small.XXXXXX, then unlinks\n"
+		"         them (the empty directory is left behind)\n"
 		"         (keys: small, small.create, small.unlink)\n"
-		"  seq    writes MIB MiB to a new file with 1 MiB writes and closes it (seqwrite),\n"
-		"         fsyncs it (seqwrite.fsync, the flush alone), runs sync and\n"
-		"         drop_caches=3 (untimed; needs root), reads it back with 1 MiB reads (seqread)\n"
-		"  stat   one untimed warm-up pass, then PASSES timed passes of stat() over the tree\n"
+		"  seq    sync + drop_caches=3 (untimed), writes MIB MiB to a new file with 1 MiB\n"
+		"         writes and closes it (seqwrite), fsyncs it (seqwrite.fsync, the flush\n"
+		"         alone), sync + drop_caches=3 (untimed), reads it back with 1 MiB reads\n"
+		"         (seqread), unlinks it\n"
+		"  stat   one untimed warm-up pass, sync + drop_caches=2 (dentries and inodes),\n"
+		"         then PASSES timed passes of stat() over the tree\n"
 		"  exec   fork+execve+waitpid of DIR/%s (a #!/bin/sh script that exits 0) N times\n"
 		"Exit status: 0 ok, 1 workload failed, 2 usage error.\n",
 		STAT_DIRS, EXEC_SCRIPT, EXEC_SCRIPT);
@@ -170,10 +174,27 @@ static void cmd_prep(const char *dir, long nfiles)
 	free(p);
 }
 
+static void drop_caches(int what)
+{
+	sync();
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("open /proc/sys/vm/drop_caches: %s (run as root)", strerror(errno));
+	char val[4];
+	int len = snprintf(val, sizeof val, "%d\n", what);
+	write_all(fd, val, (size_t)len, "/proc/sys/vm/drop_caches");
+	close(fd);
+}
+
 static void cmd_small(const char *dir, long nfiles, long size)
 {
-	char *sdir = join(dir, "small");
-	mkdir_p1(sdir);
+	/* A new directory per run, left in place (empty) afterwards: when DIR
+	 * carries ext4's TOPDIR flag (chattr +T, set by ci/bench-faultfs), each
+	 * new one lands in a block group without the inodes freed by earlier
+	 * runs -- see drop_caches() below for why that matters. */
+	char *sdir = join(dir, "small.XXXXXX");
+	if (!mkdtemp(sdir))
+		die("mkdtemp %s: %s", sdir, strerror(errno));
 	char **paths = calloc((size_t)nfiles, sizeof *paths);
 	char *buf = malloc((size_t)size + 1);
 	if (!paths || !buf)
@@ -182,6 +203,13 @@ static void cmd_small(const char *dir, long nfiles, long size)
 	for (long i = 0; i < nfiles; i++)
 		if (asprintf(&paths[i], "%s/s%05ld", sdir, i) < 0)
 			die("out of memory");
+
+	/* ext4 without a journal skips inodes freed in the last 60 s (5 min
+	 * while their inode table block is dirty and cached; "recently_deleted"
+	 * in fs/ext4/ialloc.c), rescanning them on every create: 5000 creates
+	 * after 5000 deletes cost 5x more.  A fresh block group (above) and
+	 * clean, dropped caches give every variant the same allocator state. */
+	drop_caches(3);
 
 	double t0 = now();
 	for (long i = 0; i < nfiles; i++) {
@@ -203,19 +231,7 @@ static void cmd_small(const char *dir, long nfiles, long size)
 		free(paths[i]);
 	free(paths);
 	free(buf);
-	if (rmdir(sdir) < 0)
-		die("rmdir %s: %s", sdir, strerror(errno));
 	free(sdir);
-}
-
-static void drop_caches(void)
-{
-	sync();
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		die("open /proc/sys/vm/drop_caches: %s (run as root)", strerror(errno));
-	write_all(fd, "3\n", 2, "/proc/sys/vm/drop_caches");
-	close(fd);
 }
 
 static void cmd_seq(const char *dir, long mib)
@@ -226,6 +242,8 @@ static void cmd_seq(const char *dir, long mib)
 		die("out of memory");
 	for (size_t i = 0; i < SEQ_BUF; i++)
 		buf[i] = (char)('a' + i % 23);
+
+	drop_caches(3);   /* no dirty data of earlier workloads flushes during the timing */
 
 	/* Write: data into the file system (the page cache for native, the daemon
 	 * for FUSE), timed to close; the flush to disk is timed on its own. */
@@ -244,7 +262,7 @@ static void cmd_seq(const char *dir, long mib)
 	close(fd);
 	double t2 = now();
 
-	drop_caches();
+	drop_caches(3);
 
 	double t3 = now();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -278,9 +296,16 @@ static void cmd_stat(const char *dir, long nfiles, long passes)
 {
 	char **paths = stat_paths(dir, nfiles);
 	struct stat st;
-	for (long i = 0; i < nfiles; i++)   /* warm-up: backing inodes in memory */
+	/* Warm-up: the on-disk inodes of the tree (native, or the daemon's
+	 * backing files) into the page cache, so no variant pays disk reads. */
+	for (long i = 0; i < nfiles; i++)
 		if (stat(paths[i], &st) < 0)
 			die("stat %s: %s (run 'fsbench prep' first)", paths[i], strerror(errno));
+	/* Then forget every dentry and inode (not the page cache): the first
+	 * timed pass looks every name up afresh -- for FUSE a LOOKUP per path
+	 * component -- and the later passes hit whatever the kernel may cache
+	 * under the daemon's entry and attribute timeouts. */
+	drop_caches(2);
 	double t0 = now();
 	for (long p = 0; p < passes; p++)
 		for (long i = 0; i < nfiles; i++)
