@@ -1,0 +1,288 @@
+/* SQLite job store: open, migrate, scripts table access. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Long enough to ride out another process's migration or a burst of
+ * inserts, short enough that a wedged writer shows up as an error. */
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+struct store {
+	sqlite3 *db;
+	char *path;
+};
+
+/* Forward migrations: migrations[i] takes the schema from version i to
+ * i + 1.  Never edit a released step; append a new one. */
+static const char *const migrations[] = {
+	/* 0 -> 1: scripts, runs and their log output. */
+	"CREATE TABLE scripts ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  file TEXT NOT NULL UNIQUE,"
+	"  lang TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE runs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  script_id TEXT NOT NULL REFERENCES scripts(id),"
+	"  status TEXT NOT NULL,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  error TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER,"
+	"  ended_at INTEGER,"
+	"  pid INTEGER,"
+	"  pid_start_time INTEGER,"
+	"  cgroup TEXT,"
+	"  cpu_ms INTEGER,"
+	"  peak_rss_kb INTEGER);"
+	"CREATE INDEX runs_status ON runs(status);"
+	"CREATE INDEX runs_script ON runs(script_id);"
+	"CREATE TABLE log_lines ("
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  seq INTEGER NOT NULL,"
+	"  stream TEXT NOT NULL,"
+	"  ts INTEGER NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY (run_id, seq));",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	case SQLITE_CORRUPT: case SQLITE_NOTADB: return -EILSEQ;
+	default: return -EIO;
+	}
+}
+
+static int db_fail(struct store *st, int rc, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s: %s", st->path, what,
+		 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	return sqlite_errno(rc);
+}
+
+static int exec_sql(struct store *st, const char *sql, const char *what, char *err, size_t errlen)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(st, rc, what, err, errlen);
+}
+
+static int get_version(struct store *st, int *version)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int(stmt, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Migrations run in one IMMEDIATE transaction: the first process to get
+ * the write lock migrates, the others wait on the busy timeout and then
+ * find the schema current. */
+static int migrate(struct store *st, char *err, size_t errlen)
+{
+	char sql[64];
+	int version = 0, ret, rc;
+
+	ret = exec_sql(st, "BEGIN IMMEDIATE", "begin migration", err, errlen);
+	if (ret < 0)
+		return ret;
+	rc = get_version(st, &version);
+	if (rc != SQLITE_OK) {
+		ret = db_fail(st, rc, "read schema version", err, errlen);
+		goto rollback;
+	}
+	if (version > N_MIGRATIONS) {
+		snprintf(err, errlen, "%s: schema version %d is newer than this runner knows (%d)",
+			 st->path, version, N_MIGRATIONS);
+		ret = -EPROTO;
+		goto rollback;
+	}
+	for (; version < N_MIGRATIONS; version++) {
+		ret = exec_sql(st, migrations[version], "migrate schema", err, errlen);
+		if (ret < 0)
+			goto rollback;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+	ret = exec_sql(st, sql, "write schema version", err, errlen);
+	if (ret < 0)
+		goto rollback;
+	return exec_sql(st, "COMMIT", "commit migration", err, errlen);
+
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+int store_open(const char *state_dir, struct store **out, char *err, size_t errlen)
+{
+	struct store *st;
+	int ret, rc;
+
+	*out = NULL;
+	if (mkdir(state_dir, 0750) < 0 && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create state directory %s: %s", state_dir, strerror(errno));
+		return ret;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return -ENOMEM;
+	if (asprintf(&st->path, "%s/runner.db", state_dir) < 0) {
+		st->path = NULL;
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	rc = sqlite3_open_v2(st->path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = db_fail(st, rc, "open", err, errlen);
+		goto out_free;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	/* The busy timeout must be in place before anything that can take a
+	 * lock, switching to WAL included. */
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	ret = exec_sql(st, "PRAGMA journal_mode=WAL", "enable WAL", err, errlen);
+	if (ret < 0)
+		goto out_free;
+	/* NORMAL is crash-safe in WAL mode (a power cut may lose the last
+	 * commits, never corrupt); foreign keys keep runs tied to scripts. */
+	ret = exec_sql(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+		       "set pragmas", err, errlen);
+	if (ret < 0)
+		goto out_free;
+	ret = migrate(st, err, errlen);
+	if (ret < 0)
+		goto out_free;
+	*out = st;
+	return 0;
+
+out_free:
+	store_close(st);
+	return ret;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+int store_schema_version(struct store *st)
+{
+	int v = -1;
+
+	if (get_version(st, &v) != SQLITE_OK)
+		return -1;
+	return v;
+}
+
+int store_add_script(struct store *st, const struct script_rec *rec, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"INSERT INTO scripts (id, name, file, lang, size, created_at) VALUES (?,?,?,?,?,?)";
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(st, rc, "prepare insert", err, errlen);
+	sqlite3_bind_text(stmt, 1, rec->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, rec->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, rec->file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, rec->lang, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, rec->size);
+	sqlite3_bind_int64(stmt, 6, rec->created_at);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, rc, "insert script", err, errlen);
+	return 0;
+}
+
+int store_list_scripts(struct store *st, store_script_cb cb, void *ctx, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"SELECT id, name, file, lang, size, created_at FROM scripts ORDER BY created_at, id";
+	struct script_rec rec;
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret = 0;
+
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(st, rc, "prepare list", err, errlen);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.id, sizeof(rec.id), "%s", (const char *)sqlite3_column_text(stmt, 0));
+		rec.name = (const char *)sqlite3_column_text(stmt, 1);
+		rec.file = (const char *)sqlite3_column_text(stmt, 2);
+		rec.lang = (const char *)sqlite3_column_text(stmt, 3);
+		rec.size = sqlite3_column_int64(stmt, 4);
+		rec.created_at = sqlite3_column_int64(stmt, 5);
+		ret = cb(ctx, &rec);
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = db_fail(st, rc, "list scripts", err, errlen);
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int store_integrity_check(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *res;
+	int rc, ret = 0;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA integrity_check(1)", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(st, rc, "integrity check", err, errlen);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		ret = db_fail(st, rc, "integrity check", err, errlen);
+	} else {
+		res = (const char *)sqlite3_column_text(stmt, 0);
+		if (res == NULL || strcmp(res, "ok") != 0) {
+			snprintf(err, errlen, "%s: integrity check: %s", st->path, res ? res : "(null)");
+			ret = -EIO;
+		}
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}

@@ -1,0 +1,47 @@
+/* The job store: one SQLite database at <state>/runner.db in WAL mode, with
+ * a versioned schema (PRAGMA user_version) brought forward by the
+ * migrations in store.c.  Several runner processes may use it at once:
+ * writers wait on a busy timeout instead of failing. */
+#ifndef RUNNER_STORE_H
+#define RUNNER_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct store;
+
+/* The schema version this build writes. */
+#define STORE_SCHEMA_VERSION 1
+
+struct script_rec {
+	char id[37];		/* uuid v4 */
+	const char *name;	/* sanitised original name */
+	const char *file;	/* "<uuid>.<ext>" in the scripts directory */
+	const char *lang;	/* "python", "node", "ts" or the bare extension */
+	int64_t size;
+	int64_t created_at;	/* unix milliseconds */
+};
+
+/* Opens (creating if needed) <state_dir>/runner.db and migrates it.  The
+ * state directory is created (0750) when missing.  Returns 0 or -errno;
+ * err names the database path and the cause. */
+int store_open(const char *state_dir, struct store **out, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* Path of the database file. */
+const char *store_path(const struct store *st);
+
+/* Schema version found in the file (after migration: STORE_SCHEMA_VERSION). */
+int store_schema_version(struct store *st);
+
+int store_add_script(struct store *st, const struct script_rec *rec, char *err, size_t errlen);
+
+/* Calls cb for every script, oldest first; a non-zero return stops. */
+typedef int (*store_script_cb)(void *ctx, const struct script_rec *rec);
+int store_list_scripts(struct store *st, store_script_cb cb, void *ctx, char *err, size_t errlen);
+
+/* Runs PRAGMA integrity_check; returns 0 when it says "ok", -EIO otherwise
+ * with the first complaint in err. */
+int store_integrity_check(struct store *st, char *err, size_t errlen);
+
+#endif
