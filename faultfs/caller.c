@@ -1,1 +1,105 @@
-/* placeholder */
+/* Who is calling: identity for rule conditions and traces, and acting as
+ * the caller so the backing filesystem makes its permission checks.
+ *
+ * faultfs does not mount with default_permissions: the kernel would then
+ * answer access(2) itself, and an exec rule could not make access(X_OK) fail
+ * the way a noexec mount does.  Instead a root daemon switches each worker
+ * thread's filesystem identity (fsuid, fsgid, supplementary groups) to the
+ * caller's for the duration of a request.  These are per-thread in the
+ * kernel; glibc's setgroups() would change every thread, so the raw system
+ * call is used. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "faultfs_i.h"
+
+static const char *comm_cb(void *arg)
+{
+	return ff_caller_comm(arg);
+}
+
+void ff_caller_init(struct ff_req_caller *rc, fuse_req_t req, bool exec_open)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	rc->c.uid = ctx->uid;
+	rc->c.gid = ctx->gid;
+	rc->c.pid = (uint32_t)ctx->pid;
+	rc->c.get_comm = comm_cb;
+	rc->c.arg = rc;
+	rc->req = req;
+	rc->exec_open = exec_open;
+	rc->comm_done = false;
+	rc->comm[0] = '\0';
+}
+
+const char *ff_caller_comm(struct ff_req_caller *rc)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (rc->comm_done)
+		return rc->comm[0] != '\0' ? rc->comm : NULL;
+	rc->comm_done = true;
+	if (rc->c.pid == 0)
+		return NULL;
+	/* /proc/PID/comm takes only the task lock, unlike files that need
+	 * the caller's mm or its exec lock, so it is safe even while the
+	 * caller sits inside execve() waiting for our open reply. */
+	snprintf(path, sizeof(path), "/proc/%u/comm", rc->c.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, rc->comm, sizeof(rc->comm) - 1);
+	close(fd);
+	if (n <= 0) {
+		rc->comm[0] = '\0';
+		return NULL;
+	}
+	if (rc->comm[n - 1] == '\n')
+		n--;
+	rc->comm[n] = '\0';
+	return rc->comm;
+}
+
+int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
+{
+	struct ff_fs *fs = fuse_req_userdata(rc->req);
+	gid_t groups[64];
+	int n = 0;
+
+	id->switched = false;
+	if (!fs->impersonate || rc->c.uid == 0)
+		return 0;
+	/* Supplementary groups come from /proc/PID/task/TID/status.  While
+	 * the caller is in execve() that file can block on locks the exec
+	 * holds, so an exec open is checked with the primary group only. */
+	if (!rc->exec_open) {
+		n = fuse_req_getgroups(rc->req, 64, groups);
+		if (n < 0 || n > 64)
+			n = 0;
+	}
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+		return -errno;
+	setfsgid(rc->c.gid);
+	setfsuid(rc->c.uid);
+	id->switched = true;
+	id->fs = fs;
+	return 0;
+}
+
+void ff_caller_restore(struct ff_identity *id)
+{
+	if (!id->switched)
+		return;
+	setfsuid(0);
+	setfsgid(0);
+	syscall(SYS_setgroups, (size_t)id->fs->ngroups, id->fs->groups);
+	id->switched = false;
+}
