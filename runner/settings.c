@@ -172,7 +172,8 @@ static int envfile_cb(void *ctx, const char *key, const char *value, unsigned li
 	if (!is_alias)
 		c->canonical[id] = true;
 	snprintf(origin, sizeof(origin), "env-file %s:%u", c->path, line);
-	return set_id(c->s, id, value, SRC_ENVFILE, origin);
+	/* "A stronger source holds it" is not an error: keep reading. */
+	return set_id(c->s, id, value, SRC_ENVFILE, origin) < 0 ? -ENOMEM : 0;
 }
 
 int settings_load_envfile(struct settings *s, const char *path, char *err, size_t errlen)
