@@ -288,7 +288,16 @@ int upload_script(const struct settings *s, struct store *st,
 	}
 	dirfd = open(s->scripts_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0) {
-		ret = path_fail("open", s->scripts_dir, errno, err, errlen);
+		int e = errno;
+
+		/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
+		if (e == ENOTDIR && lstat(s->scripts_dir, &sst) == 0 && S_ISLNK(sst.st_mode)) {
+			snprintf(err, errlen, "open %s: is a symbolic link, refused (%s)",
+				 s->scripts_dir, strerror(ELOOP));
+			ret = -ELOOP;
+			goto out;
+		}
+		ret = path_fail("open", s->scripts_dir, e, err, errlen);
 		goto out;
 	}
 
