@@ -525,8 +525,15 @@ int venv_empty_dir(const char *dir, char *err, size_t errlen)
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
+		struct stat sb;
+
 		rc = -errno;
-		set_err(err, errlen, "open %s: %s", dir, strerror(-rc));
+		/* O_NOFOLLOW with O_DIRECTORY says ENOTDIR for a symlink; say
+		 * what it is, since emptying through it would hit its target. */
+		if (rc == -ENOTDIR && lstat(dir, &sb) == 0 && S_ISLNK(sb.st_mode))
+			set_err(err, errlen, "open %s: is a symlink, not followed", dir);
+		else
+			set_err(err, errlen, "open %s: %s", dir, strerror(-rc));
 		return rc;
 	}
 	rc = empty_at(dfd, dir, err, errlen, 0);
