@@ -1,0 +1,374 @@
+# lib.sh -- shared code of the faultfs integration tests (sourced by bash).
+#
+# Every test:
+#   . "$(dirname "$0")/lib.sh"
+#   ff_begin                      # root + /dev/fuse check, private $WORK, traps
+#   ff_mount BACKING MNT [faultfs options...]   # daemon in the foreground, in the background
+#   ff_expect "what" rc=1 err='Permission denied' -- cmd args...
+#   ...
+#   ff_end                        # unmounts, checks the daemons' exit status, exit code
+#
+# The daemon always runs as `$FAULTFS_WRAPPER $FAULTFS BACKING MNT -f ... &`,
+# so the same code serves the plain and the valgrind runs (`meson test
+# --setup valgrind` sets FAULTFS_WRAPPER); its exit status is checked at
+# unmount (valgrind exits 99 on memory errors).  The EXIT trap unmounts every
+# mount and ends every process the test started, even on failure or ^C.  On
+# failure the work dir is kept and a repro.sh is written into it and into the
+# meson log dir.
+
+set -u
+export LC_ALL=C TZ=UTC
+umask 022
+
+FF_NAME=$(basename "$0" .sh)
+FF_FAILS=0
+FF_CHECKS=0
+FF_NMOUNT=0
+FF_MOUNTS=()                 # faultfs mountpoints, in mount order
+FF_OTHER_MOUNTS=()           # tmpfs and the like
+FF_BGPIDS=()                 # other background processes (ctl trace --follow ...)
+declare -A FF_PID=()         # mountpoint -> daemon pid (while we have not reaped it)
+declare -A FF_ARGS=()        # mountpoint -> "backing mnt options" as a %q string
+declare -A FF_LOG=()         # mountpoint -> daemon stdout/stderr
+FF_LAST_CMD=""
+FF_LAST_CWD=""
+PY=/usr/bin/python3
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+
+if [ -n "${FAULTFS_WRAPPER:-}" ]; then
+	FF_WAIT=180      # seconds to wait for a mount / an exit under valgrind
+else
+	FF_WAIT=20
+fi
+
+ff_log() { printf '%s\n' "$*"; }
+
+ff_skip() {
+	printf 'SKIP: %s\n' "$*"
+	exit 77
+}
+
+ff_begin() {
+	[ -n "${FAULTFS:-}" ] || { echo "FAULTFS is not set (run through meson test)"; exit 2; }
+	[ -x "$FAULTFS" ] || { echo "FAULTFS=$FAULTFS is not executable"; exit 2; }
+	[ "$(id -u)" = 0 ] || ff_skip "needs root (mounts tmpfs, checks other users' rights)"
+	[ -c /dev/fuse ] || ff_skip "/dev/fuse is missing"
+	command -v fusermount3 >/dev/null || ff_skip "fusermount3 is missing"
+	WORK=$(mktemp -d "/tmp/faultfs-it.$FF_NAME.XXXXXX") || exit 2
+	chmod 755 "$WORK"
+	FF_LOGDIR=${FAULTFS_IT_LOGDIR:-$WORK}
+	[ -d "$FF_LOGDIR" ] && [ -w "$FF_LOGDIR" ] || FF_LOGDIR=$WORK
+	FF_REPRO_LOG=$FF_LOGDIR/faultfs-it.$FF_NAME.repro.sh
+	rm -f "$FF_REPRO_LOG"
+	trap ff_on_exit EXIT
+	trap 'ff_log "interrupted (SIGINT)"; FF_FAILS=$((FF_FAILS + 1)); exit 130' INT
+	trap 'ff_log "terminated (SIGTERM)"; FF_FAILS=$((FF_FAILS + 1)); exit 143' TERM
+	ff_log "# $FF_NAME: work dir $WORK${FAULTFS_WRAPPER:+ (daemon under: $FAULTFS_WRAPPER)}"
+}
+
+# --- mounts -----------------------------------------------------------------
+
+ff_is_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
+# ff_proc_alive PID: true while PID runs (a zombie waiting for us counts as gone).
+ff_proc_alive() {
+	local st
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# ff_wait_gone PID SECS: poll until PID has exited; false on timeout.
+ff_wait_gone() {
+	local pid=$1 i n=$(($2 * 50))
+	for ((i = 0; i < n; i++)); do
+		ff_proc_alive "$pid" || return 0
+		sleep 0.02
+	done
+	return 1
+}
+
+# ff_wait_unmounted MNT SECS
+ff_wait_unmounted() {
+	local i n=$(($2 * 50))
+	for ((i = 0; i < n; i++)); do
+		ff_is_mounted "$1" || return 0
+		sleep 0.02
+	done
+	return 1
+}
+
+# ff_mount BACKING MNT [options...]: starts the daemon (in the foreground, as
+# a background job) and returns once MNT is in /proc/self/mounts.  Sets
+# FF_LAST_PID.  Fails the test (and returns 1) if the daemon exits first.
+ff_mount() {
+	local backing=$1 mnt=$2 pid i n log
+	shift 2
+	mkdir -p "$backing" "$mnt"
+	FF_NMOUNT=$((FF_NMOUNT + 1))
+	log=$WORK/daemon.$FF_NMOUNT.log
+	# A job started with & by a non-interactive shell inherits SIGINT
+	# ignored, and libfuse leaves an ignored signal alone; restore the
+	# default so SIGINT reaches the daemon as it would from a terminal.
+	# shellcheck disable=SC2086
+	env --default-signal=INT,QUIT ${FAULTFS_WRAPPER:-} "$FAULTFS" "$backing" "$mnt" -f "$@" \
+		</dev/null >"$log" 2>&1 &
+	pid=$!
+	FF_PID[$mnt]=$pid
+	FF_LOG[$mnt]=$log
+	FF_ARGS[$mnt]=$(printf '%q ' "$backing" "$mnt" "$@")
+	FF_MOUNTS+=("$mnt")
+	FF_LAST_PID=$pid
+	n=$((FF_WAIT * 100))
+	for ((i = 0; i < n; i++)); do
+		ff_is_mounted "$mnt" && return 0
+		if ! ff_proc_alive "$pid"; then
+			wait "$pid"
+			local rc=$?
+			unset "FF_PID[$mnt]"
+			ff_fail "mount faultfs on $mnt" "the daemon keeps running, $mnt mounted" \
+				"daemon exited with $rc before mounting; its output: $(cat "$log")"
+			return 1
+		fi
+		sleep 0.01
+	done
+	ff_fail "mount faultfs on $mnt" "mounted within ${FF_WAIT}s" "not mounted; daemon output: $(cat "$log")"
+	return 1
+}
+
+# ff_reap MNT [expected-rc]: waits (bounded) for MNT's daemon to exit and
+# checks its exit status (valgrind's 99 = memory errors).
+ff_reap() {
+	local mnt=$1 want=${2:-0} pid rc vlog
+	pid=${FF_PID[$mnt]:-}
+	[ -n "$pid" ] || return 0
+	if ! ff_wait_gone "$pid" "$FF_WAIT"; then
+		ff_fail "daemon of $mnt exits after unmount" "exit within ${FF_WAIT}s" "pid $pid still running; killing it"
+		kill -TERM "$pid" 2>/dev/null
+		ff_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
+	rc=$?
+	unset "FF_PID[$mnt]"
+	FF_LAST_RC=$rc
+	if [ "$rc" != "$want" ]; then
+		vlog=""
+		if [ -n "${FAULTFS_WRAPPER:-}" ]; then
+			vlog=$(printf '%s' "$FAULTFS_WRAPPER" | sed -n 's/.*--log-file=\([^ ]*\).*/\1/p')
+			vlog=${vlog//%p/$pid}
+		fi
+		ff_fail "daemon of $mnt exit status" "$want" \
+			"$rc$([ "$rc" = 99 ] && echo " (valgrind found memory errors)")
+daemon output: $(cat "${FF_LOG[$mnt]}" 2>/dev/null)
+$([ -n "$vlog" ] && [ -s "$vlog" ] && { echo "valgrind log $vlog:"; cat "$vlog"; })"
+		return 1
+	fi
+	return 0
+}
+
+# ff_umount MNT: fusermount3 -u, then the daemon must exit 0.
+ff_umount() {
+	local mnt=$1 out
+	if ! out=$(fusermount3 -u "$mnt" 2>&1); then
+		ff_fail "fusermount3 -u $mnt" "exit 0" "$out"
+		fusermount3 -uz "$mnt" 2>/dev/null
+	fi
+	ff_reap "$mnt"
+}
+
+# ff_tmpfs DIR OPTIONS: a real tmpfs mount (unmounted by the trap).
+ff_tmpfs() {
+	mkdir -p "$1"
+	mount -t tmpfs -o "$2" "fieldrig-it" "$1" || { ff_fail "mount tmpfs on $1" "exit 0" "failed"; return 1; }
+	FF_OTHER_MOUNTS+=("$1")
+}
+
+# ff_bg CMD...: a background helper process, killed by the trap.
+ff_bg() {
+	"$@" &
+	FF_LAST_BG=$!
+	FF_BGPIDS+=("$FF_LAST_BG")
+}
+
+ff_ctl() { "$FAULTFS" ctl "$@"; }
+
+# --- checks -------------------------------------------------------------------
+
+# ff_run CMD...: runs CMD, sets RUN_RC, RUN_OUT, RUN_ERR (trailing newlines cut).
+ff_run() {
+	FF_LAST_CMD=$(printf '%q ' "$@")
+	FF_LAST_CWD=$PWD
+	"$@" >"$WORK/.out" 2>"$WORK/.err" </dev/null
+	RUN_RC=$?
+	RUN_OUT=$(cat "$WORK/.out")
+	RUN_ERR=$(cat "$WORK/.err")
+}
+
+# ff_expect DESC [rc=N] [err=SUBSTR] [errx=EXACT] [out=EXACT] [outhas=SUBSTR] -- CMD...
+ff_expect() {
+	local desc=$1 k v ok=1 want=() got=()
+	shift
+	local -a conds=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do conds+=("$1"); shift; done
+	[ "${1:-}" = -- ] && shift
+	ff_run "$@"
+	FF_CHECKS=$((FF_CHECKS + 1))
+	for c in "${conds[@]}"; do
+		k=${c%%=*} v=${c#*=}
+		case $k in
+		rc) [ "$RUN_RC" = "$v" ] || { ok=0; want+=("exit $v"); got+=("exit $RUN_RC"); } ;;
+		rcnot) [ "$RUN_RC" != "$v" ] || { ok=0; want+=("exit other than $v"); got+=("exit $RUN_RC"); } ;;
+		err) [[ "$RUN_ERR" == *"$v"* ]] || { ok=0; want+=("stderr containing '$v'"); got+=("stderr '$RUN_ERR'"); } ;;
+		errx) [ "$RUN_ERR" = "$v" ] || { ok=0; want+=("stderr exactly '$v'"); got+=("stderr '$RUN_ERR'"); } ;;
+		out) [ "$RUN_OUT" = "$v" ] || { ok=0; want+=("stdout exactly '$v'"); got+=("stdout '$RUN_OUT'"); } ;;
+		outhas) [[ "$RUN_OUT" == *"$v"* ]] || { ok=0; want+=("stdout containing '$v'"); got+=("stdout '$RUN_OUT'"); } ;;
+		*) echo "ff_expect: bad condition $c" >&2; exit 2 ;;
+		esac
+	done
+	if [ $ok = 1 ]; then
+		printf 'ok   %s\n' "$desc"
+		return 0
+	fi
+	local IFS='; '
+	ff_fail "$desc" "${want[*]}" "${got[*]} (stdout '$RUN_OUT', stderr '$RUN_ERR')" cmd
+	return 1
+}
+
+# ff_check DESC EXPECTED ACTUAL: equality of two strings.
+ff_check() {
+	FF_CHECKS=$((FF_CHECKS + 1))
+	if [ "$2" = "$3" ]; then
+		printf 'ok   %s\n' "$1"
+		return 0
+	fi
+	ff_fail "$1" "$2" "$3"
+	return 1
+}
+
+# ff_true DESC CMD...: CMD must succeed (a condition, output not judged).
+ff_true() {
+	local desc=$1
+	shift
+	ff_run "$@"
+	FF_CHECKS=$((FF_CHECKS + 1))
+	if [ "$RUN_RC" = 0 ]; then
+		printf 'ok   %s\n' "$desc"
+		return 0
+	fi
+	ff_fail "$desc" "success of: $FF_LAST_CMD" "exit $RUN_RC, stdout '$RUN_OUT', stderr '$RUN_ERR'" cmd
+	return 1
+}
+
+# ff_fail DESC EXPECTED ACTUAL [cmd]: reports a failed check, writes repro.sh.
+ff_fail() {
+	FF_FAILS=$((FF_FAILS + 1))
+	printf 'FAIL %s\n     expected: %s\n     actual:   %s\n' "$1" "$2" "$3"
+	[ "${4:-}" = cmd ] && printf '     command:  (cd %q && %s)\n' "$FF_LAST_CWD" "$FF_LAST_CMD"
+	ff_write_repro "$1" "$2" "$3" "${4:-}"
+}
+
+# The repro mounts a faultfs like each live one of the test (with the rules
+# active at the time of failure, read back with `ctl list`), runs the failing
+# command in the kept work dir, and unmounts.
+ff_write_repro() {
+	local desc=$1 exp=$2 act=$3 withcmd=$4 m f
+	for f in "$WORK/repro.sh" "$FF_REPRO_LOG"; do
+		{
+			if [ ! -s "$f" ]; then
+				echo '#!/bin/bash'
+				echo "# Reproduces failed checks of the faultfs integration test $FF_NAME."
+				echo "# The test's work dir $WORK is kept; run as root: bash $f"
+				printf 'FAULTFS=%q\n' "$FAULTFS"
+			fi
+			echo
+			echo "# --- FAILED: $desc"
+			printf '#     expected: %s\n' "${exp//$'\n'/$'\n#               '}"
+			printf '#     actual:   %s\n' "${act//$'\n'/$'\n#               '}"
+			echo '('
+			for m in "${FF_MOUNTS[@]}"; do
+				ff_is_mounted "$m" || continue
+				local -a a=()
+				eval "a=(${FF_ARGS[$m]})"
+				local -a keep=() i=0
+				while [ $i -lt ${#a[@]} ]; do
+					case ${a[$i]} in
+					--rule|--rules|--profile) i=$((i + 2)); continue ;;
+					esac
+					keep+=("${a[$i]}")
+					i=$((i + 1))
+				done
+				local rules=()
+				while IFS=$'\t' read -r _ expr; do
+					[ -n "$expr" ] && rules+=(--rule "$expr")
+				done < <("$FAULTFS" ctl "$m" list 2>/dev/null)
+				printf '  "$FAULTFS" %s %s || exit 1\n' "$(printf '%q ' "${keep[@]}")" "$(printf '%q ' "${rules[@]}")"
+				printf '  trap %q EXIT\n' "fusermount3 -u $m"
+			done
+			if [ "$withcmd" = cmd ]; then
+				printf '  cd %q && %s\n' "$FF_LAST_CWD" "$FF_LAST_CMD"
+				echo '  echo "exit status: $?"'
+			fi
+			echo ')'
+		} >>"$f"
+	done
+	chmod +x "$WORK/repro.sh" 2>/dev/null
+}
+
+# --- end ----------------------------------------------------------------------
+
+ff_cleanup() {
+	local m pid i left
+	cd /
+	for pid in "${FF_BGPIDS[@]}"; do
+		if ff_proc_alive "$pid"; then
+			kill -TERM "$pid" 2>/dev/null
+			ff_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+	done
+	FF_BGPIDS=()
+	for ((i = ${#FF_MOUNTS[@]} - 1; i >= 0; i--)); do
+		m=${FF_MOUNTS[$i]}
+		if ff_is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
+		fi
+		pid=${FF_PID[$m]:-}
+		[ -n "$pid" ] && ff_reap "$m"
+	done
+	for m in "${FF_OTHER_MOUNTS[@]}"; do
+		if ff_is_mounted "$m"; then
+			umount "$m" 2>/dev/null || umount -l "$m"
+		fi
+	done
+	# Nothing of ours may remain: no mount under $WORK, no process naming it.
+	left=$(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts)
+	if [ -n "$left" ]; then
+		ff_fail "no mounts left behind" "none under $WORK" "$left"
+		for m in $left; do umount -l "$m"; done
+	fi
+	left=$(pgrep -f -- "$WORK" | grep -vx "$$" || true)
+	if [ -n "$left" ]; then
+		ff_fail "no processes left behind" "none" "$(ps -o pid=,args= -p "$(echo $left | tr ' ' ,)")"
+	fi
+}
+
+ff_on_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	ff_cleanup
+	if [ "$FF_FAILS" -gt 0 ] || [ "$rc" != 0 ]; then
+		[ "$FF_FAILS" -gt 0 ] || ff_log "FAIL: the test script stopped with status $rc"
+		ff_log "# $FF_NAME: $FF_FAILS of $FF_CHECKS checks failed; work dir kept: $WORK"
+		[ -s "$WORK/repro.sh" ] && ff_log "# repro: $WORK/repro.sh (also $FF_REPRO_LOG)"
+		exit 1
+	fi
+	rm -rf "$WORK"
+	ff_log "# $FF_NAME: all $FF_CHECKS checks passed"
+	exit 0
+}
+
+ff_end() {
+	exit 0
+}
