@@ -150,11 +150,11 @@ static int opt_error(int c, char **argv, const char *cmd)
  * or an exit status. */
 static int parse_cmd(struct ctx *cx, int argc, char **argv, struct cmd_args *a)
 {
-	int c;
+	int c, idx = 0;
 
 	optind = 0;	/* glibc: full re-initialisation */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", cmd_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", cmd_opts, &idx)) != -1) {
 		switch (c) {
 		case OPT_JSON:
 			cx->json = true;
@@ -185,7 +185,7 @@ static int parse_cmd(struct ctx *cx, int argc, char **argv, struct cmd_args *a)
 	a->argv = argv + optind;
 	return -1;
 unknown:
-	errline("unknown option '%s' for %s (see runner --help)", argv[optind - 1], argv[0]);
+	errline("unknown option '--%s' for %s (see runner --help)", cmd_opts[idx].name, argv[0]);
 	return EXIT_USAGE;
 }
 
