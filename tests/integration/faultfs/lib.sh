@@ -119,7 +119,7 @@ ff_mount() {
 	FF_PID[$mnt]=$pid
 	FF_LOG[$mnt]=$log
 	FF_ARGS[$mnt]=$(printf '%q ' "$backing" "$mnt" "$@")
-	FF_MOUNTS+=("$mnt")
+	[[ " ${FF_MOUNTS[*]} " == *" $mnt "* ]] || FF_MOUNTS+=("$mnt")
 	FF_LAST_PID=$pid
 	n=$((FF_WAIT * 100))
 	for ((i = 0; i < n; i++)); do
