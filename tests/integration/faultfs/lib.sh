@@ -206,7 +206,7 @@ ff_run() {
 	RUN_ERR=$(cat "$WORK/.err")
 }
 
-# ff_expect DESC [rc=N] [err=SUBSTR] [errx=EXACT] [out=EXACT] [outhas=SUBSTR] -- CMD...
+# ff_expect DESC [rc=N] [rcnot=N] [err=SUBSTR] [errx=EXACT] [errlines=N] [out=EXACT] [outhas=SUBSTR] -- CMD...
 ff_expect() {
 	local desc=$1 k v ok=1 want=() got=()
 	shift
@@ -223,6 +223,9 @@ ff_expect() {
 		err) [[ "$RUN_ERR" == *"$v"* ]] || { ok=0; want+=("stderr containing '$v'"); got+=("stderr '$RUN_ERR'"); } ;;
 		errx) [ "$RUN_ERR" = "$v" ] || { ok=0; want+=("stderr exactly '$v'"); got+=("stderr '$RUN_ERR'"); } ;;
 		out) [ "$RUN_OUT" = "$v" ] || { ok=0; want+=("stdout exactly '$v'"); got+=("stdout '$RUN_OUT'"); } ;;
+		errlines) local nl=0
+			[ -n "$RUN_ERR" ] && nl=$(printf '%s\n' "$RUN_ERR" | wc -l)
+			[ "$nl" = "$v" ] || { ok=0; want+=("$v line(s) on stderr"); got+=("$nl line(s)"); } ;;
 		outhas) [[ "$RUN_OUT" == *"$v"* ]] || { ok=0; want+=("stdout containing '$v'"); got+=("stdout '$RUN_OUT'"); } ;;
 		*) echo "ff_expect: bad condition $c" >&2; exit 2 ;;
 		esac
