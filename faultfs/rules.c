@@ -342,6 +342,20 @@ int ff_rule_set(struct ff_rule *r, const char *key, const char *value, char *err
 		return fail(err, errlen, "field '%s': given twice", key);
 	if (value == NULL || value[0] == '\0')
 		return fail(err, errlen, "field '%s': empty value", key);
+	/* Every rule must survive ff_rule_format() and ff_rule_parse(), and an
+	 * expression splits on commas and trims blanks, so a value from a rule
+	 * file may hold neither. */
+	if (strchr(value, ',') != NULL) {
+		if (bit == F_PATH && strchr(value, '{') != NULL)
+			return fail(err, errlen,
+				    "field 'path': brace alternatives like '{a,b}' are not supported in '%s' (rule values cannot contain commas); write one rule per alternative",
+				    value);
+		return fail(err, errlen, "field '%s': '%s' contains a comma, which rule values cannot hold",
+			    key, value);
+	}
+	if (value[0] == ' ' || value[0] == '\t' || value[strlen(value) - 1] == ' ' ||
+	    value[strlen(value) - 1] == '\t')
+		return fail(err, errlen, "field '%s': '%s' starts or ends with a blank", key, value);
 
 	switch (bit) {
 	case F_OP:

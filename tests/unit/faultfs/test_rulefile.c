@@ -177,6 +177,13 @@ static void test_structure_errors(void **state)
 	check_err("- {error: EIO}\n---\n- {error: EIO}\n",
 		  "T:2:1: only one YAML document is allowed in a rules file");
 	check_err("- [error]: EIO\n", "T:1:3: rule 1: expected a field name, not a list");
+	/* What an expression could not say, a file cannot say either. */
+	check_err("- error: EIO\n  path: \"a, b\"\n",
+		  "T:2:9: rule 1: field 'path': 'a, b' contains a comma, which rule values cannot hold");
+	check_err("- error: EIO\n  path: \"{a,b}\"\n",
+		  "T:2:9: rule 1: field 'path': brace alternatives like '{a,b}' are not supported in '{a,b}' (rule values cannot contain commas); write one rule per alternative");
+	check_err("- error: EIO\n  comm: ' bash'\n",
+		  "T:2:9: rule 1: field 'comm': ' bash' starts or ends with a blank");
 }
 
 static void test_syntax_errors(void **state)
