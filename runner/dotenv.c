@@ -19,6 +19,7 @@ struct line_ctx {
 	size_t msglen;
 };
 
+__attribute__((format(printf, 2, 3)))
 static int syntax(struct line_ctx *lc, const char *fmt, ...)
 {
 	va_list ap;

@@ -341,6 +341,9 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 	if (lang == LANG_TS && path_lookup(pathvar, "node", c->path, sizeof(c->path)) == 0) {
 		long v = node_version(c->path, timeout);
 
+		if (tried[0] == '\0')
+			snprintf(tried, sizeof(tried), "none of tsx, ts-node on PATH; ");
+
 		/* Type stripping arrived in node 22.6 behind this flag. */
 		if (v >= 22006) {
 			c->args[0] = "--experimental-strip-types";
@@ -361,7 +364,12 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 
 	c->path[0] = '\0';
 	c->n_args = 0;
-	snprintf(c->reason, sizeof(c->reason), "no %s interpreter: %sset %s to its path",
-		 lang_names[lang], tried[0] ? tried : "none on PATH; ", c->setting);
+	if (tried[0] == '\0') {
+		for (i = 0; names[i]; i++)
+			snprintf(tried + strlen(tried), sizeof(tried) - strlen(tried), "%s%s",
+				 i ? ", " : "none of ", names[i]);
+		snprintf(tried + strlen(tried), sizeof(tried) - strlen(tried), " on PATH; ");
+	}
+	snprintf(c->reason, sizeof(c->reason), "%sset %s to its path", tried, c->setting);
 	return last == 0 ? -ENOENT : (last == -ENOENT ? -ENOENT : last);
 }
