@@ -1,0 +1,67 @@
+#!/bin/bash
+# Other users on a mount made by root: permission checks fall as the backing
+# filesystem makes them for the calling user (the daemon must not lend them
+# root's rights), and what they create belongs to them in the backing dir.
+. "$(dirname "$0")/lib.sh"
+ff_begin
+
+B=$WORK/back M=$WORK/mnt
+GRP=4242
+mkdir -p "$B/rootdir" "$B/open" "$B/grpdir" "$B/sticky"
+chmod 0755 "$B" "$B/rootdir"
+chmod 0777 "$B/open"
+chmod 1777 "$B/sticky"
+echo secret >"$B/secret";      chmod 0600 "$B/secret"
+echo public >"$B/public";      chmod 0644 "$B/public"
+echo grp >"$B/grpfile";        chown 0:$GRP "$B/grpfile"; chmod 0640 "$B/grpfile"
+chown 0:$GRP "$B/grpdir";      chmod 0770 "$B/grpdir"
+printf '#!/bin/sh\necho ran\n' >"$B/script"; chmod 0744 "$B/script"
+echo mine >"$B/sticky/rootfile"; chmod 0666 "$B/sticky/rootfile"
+ff_mount "$B" "$M"
+cd "$M"
+N=("${NOBODY[@]}")
+NG=(setpriv --reuid=65534 --regid=65534 --groups=$GRP)
+
+ff_expect "the mount allows other users in (allow_other)" out=public -- "${N[@]}" cat public
+ff_expect "nobody cannot read a 0600 root file" rc=1 errx='cat: secret: Permission denied' -- "${N[@]}" cat secret
+ff_expect "root can read it" out=secret -- cat secret
+ff_expect "nobody cannot write a 0644 root file" rc=1 err='Permission denied' -- "${N[@]}" bash -c 'echo x >> public'
+ff_expect "nobody cannot create in a 0755 root dir" rc=1 errx="touch: cannot touch 'rootdir/x': Permission denied" -- "${N[@]}" touch rootdir/x
+ff_expect "nobody cannot mkdir in a 0755 root dir" rc=1 err='Permission denied' -- "${N[@]}" mkdir rootdir/d
+ff_expect "nobody cannot delete from a 0755 root dir" rc=1 err='Permission denied' -- "${N[@]}" rm -f public
+ff_expect "nobody cannot rename in a 0755 root dir" rc=1 err='Permission denied' -- "${N[@]}" mv public public2
+ff_expect "nobody cannot chmod a root file" rc=1 err='Operation not permitted' -- "${N[@]}" chmod 777 public
+ff_expect "nobody cannot chown a file to itself" rc=1 err='Operation not permitted' -- "${N[@]}" chown 65534 public
+ff_expect "nobody cannot set a user xattr on a root file" rc=1 err='Permission denied' -- "${N[@]}" setfattr -n user.x -v 1 public
+ff_expect "nothing appeared in the backing rootdir" out='' -- ls -A "$B/rootdir"
+
+ff_expect "nobody CAN create in a 0777 dir" rc=0 -- "${N[@]}" bash -c 'echo by-nobody > open/nf'
+ff_expect "... owned by 65534:65534 in the backing dir" out=65534:65534 -- stat -c %u:%g "$B/open/nf"
+ff_expect "... and on the mount" out=65534:65534 -- stat -c %u:%g open/nf
+ff_expect "nobody's umask applies (022 -> 0644)" out=644 -- stat -c %a "$B/open/nf"
+ff_expect "nobody CAN mkdir in a 0777 dir, owned by nobody" out=65534:65534 -- "${N[@]}" bash -c "mkdir open/nd && stat -c %u:%g '$B/open/nd'"
+ff_expect "nobody's symlink is owned by nobody" out=65534:65534 -- "${N[@]}" bash -c "ln -s nf open/nl && stat -c %u:%g '$B/open/nl'"
+ff_expect "nobody's mknod (fifo) is owned by nobody" out=65534:65534 -- "${N[@]}" bash -c "mkfifo open/nfifo && stat -c %u:%g '$B/open/nfifo'"
+ff_expect "nobody can chmod its own file" out=600 -- "${N[@]}" bash -c 'chmod 600 open/nf && stat -c %a open/nf'
+ff_expect "root can still read nobody's 0600 file" out=by-nobody -- cat open/nf
+ff_expect "nobody cannot hard-link root's 0600 file (protected_hardlinks)" rc=1 -- "${N[@]}" ln secret open/hl
+
+ff_expect "sticky dir: nobody cannot delete root's file" rc=1 err='Operation not permitted' -- "${N[@]}" rm -f sticky/rootfile
+ff_expect "sticky dir: nobody can write root's 0666 file" rc=0 -- "${N[@]}" bash -c 'echo w >> sticky/rootfile'
+
+ff_expect "nobody cannot exec a 0744 root script" rc=126 err='Permission denied' -- "${N[@]}" bash -c ./script
+ff_expect "nobody: test -x is false" rc=1 -- "${N[@]}" test -x script
+ff_expect "root can exec it" rc=0 out=ran -- bash -c ./script
+ff_expect "nobody can still run it through sh (0744 is readable)" rc=0 out=ran -- "${N[@]}" sh script
+
+ff_expect "without the group: nobody cannot read a 0640 root:$GRP file" rc=1 err='Permission denied' -- "${N[@]}" cat grpfile
+ff_expect "with supplementary group $GRP: nobody can read it" out=grp -- "${NG[@]}" cat grpfile
+ff_expect "without the group: no entry into a 0770 root:$GRP dir" rc=1 err='Permission denied' -- "${N[@]}" touch grpdir/f
+ff_expect "with the group: can create in it, file owned by 65534 (gid from primary)" out=65534:65534 -- \
+	"${NG[@]}" bash -c "touch grpdir/f && stat -c %u:%g '$B/grpdir/f'"
+ff_expect "with primary group $GRP: can read the group file" out=grp -- setpriv --reuid=65534 --regid=$GRP --clear-groups cat grpfile
+ff_expect "a created file's gid follows the caller's primary group" out=65534:$GRP -- \
+	setpriv --reuid=65534 --regid=$GRP --clear-groups bash -c "touch open/pg && stat -c %u:%g '$B/open/pg'"
+cd /
+ff_umount "$M"
+ff_end
