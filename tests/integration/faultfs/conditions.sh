@@ -1,0 +1,72 @@
+#!/bin/bash
+# Per-rule conditions on real mounts: uid=, gid=, comm=, and prob= with
+# seed= reproducible across fresh mounts (matched paths get zero cache
+# timeouts, so every stat reaches the daemon).
+. "$(dirname "$0")/lib.sh"
+ff_begin
+
+B=$WORK/back M=$WORK/mnt
+mkdir -p "$B"
+for f in u g c p; do echo "$f-data" >"$B/$f"; chmod 644 "$B/$f"; done
+N=("${NOBODY[@]}")
+ff_mount "$B" "$M" \
+	--rule 'op=read,path=u,uid=65534,error=EIO' \
+	--rule 'op=open,path=g,gid=4242,error=EACCES' \
+	--rule 'op=read,path=c,comm=cat,error=EIO'
+cd "$M"
+
+ff_expect "uid=65534: nobody gets EIO" rc=1 errx='cat: u: Input/output error' -- "${N[@]}" cat u
+ff_expect "uid=65534: root reads" out=u-data -- cat u
+ff_expect "uid=65534: nobody still gets EIO after root's read (page cache not used)" rc=1 err='Input/output error' -- "${N[@]}" cat u
+ff_expect "uid=65534: root reads again" out=u-data -- cat u
+
+ff_expect "gid=4242: a caller with primary gid 4242 gets EACCES" rc=1 err='Permission denied' -- \
+	setpriv --reuid=65534 --regid=4242 --clear-groups cat g
+ff_expect "gid=4242: nobody (gid 65534) reads" out=g-data -- "${N[@]}" cat g
+ff_expect "gid=4242: root reads" out=g-data -- cat g
+
+ff_expect "comm=cat: cat fails" rc=1 errx='cat: c: Input/output error' -- cat c
+ff_expect "comm=cat: head works" out=c-data -- head c
+ff_expect "comm=cat: python works" out=c-data -- "$PY" -c 'print(open("c").read().strip())'
+ff_expect "comm=cat: cat fails again after head filled the page cache" rc=1 err='Input/output error' -- cat c
+ff_expect "comm=cat: a cat renamed by exec -a still has comm cat" rc=1 err='Input/output error' -- bash -c 'exec -a notcat cat c'
+
+ff_run "$FAULTFS" ctl "$M" stats --json
+ff_expect "stats: fired 2 (uid), 1 (gid), 3 (comm)" out='2 1 3' -- "$PY" -c '
+import json, sys
+r = json.loads(sys.argv[1])["rules"]
+print(r[0]["fired"], r[1]["fired"], r[2]["fired"])' "$RUN_OUT"
+cd /
+ff_umount "$M"
+
+# prob= with seed=: the same sequence of 50 stats gives the same pattern on
+# two fresh mounts; a different seed gives a different one.
+STATS='
+import os
+out = []
+for i in range(50):
+    try:
+        os.stat("p")
+        out.append(".")
+    except OSError as e:
+        out.append("X" if e.errno == 5 else "?%d" % e.errno)
+print("".join(out))'
+pattern() { # SEED: sets PAT (and FIRED) -- not in a subshell, so failures count
+	PAT="" FIRED=""
+	ff_mount "$B" "$M" --rule "op=getattr,path=p,prob=0.5,seed=$1,error=EIO" || return
+	PAT=$(cd "$M" && "$PY" -c "$STATS")
+	FIRED=$("$FAULTFS" ctl "$M" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rules"][0]["fired"])')
+	ff_umount "$M"
+}
+pattern 42; p1=$PAT f1=$FIRED
+pattern 42; p2=$PAT
+pattern 43; p3=$PAT
+echo "# seed 42: $p1"
+echo "# seed 42: $p2"
+echo "# seed 43: $p3"
+ff_check "prob=0.5,seed=42: 50 stats give the same pass/fail pattern on two fresh mounts" "$p1" "$p2"
+ff_check "prob=0.5: both outcomes occur in 50 calls" yes "$([[ $p1 == *X* && $p1 == *.* ]] && echo yes || echo "no: $p1")"
+ff_check "prob=0.5: roughly half fail (10..40 of 50)" yes "$(n=$(tr -cd X <<<"$p1" | wc -c); [ "$n" -ge 10 ] && [ "$n" -le 40 ] && echo yes || echo "no: $n")"
+ff_check "every stat reached the daemon: fired equals the failures seen" "$(tr -cd X <<<"$p1" | wc -c)" "$f1"
+ff_check "seed=43 gives a different pattern than seed=42" yes "$([ "$p1" != "$p3" ] && echo yes || echo "no: same $p3")"
+ff_end
