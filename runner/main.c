@@ -46,7 +46,7 @@ static const char usage_text[] =
 "settings, interpreter and runner directory choice, container detection,\n"
 "venv handling and pre-deploy checks.\n"
 "\n"
-"Options (before or after the command):\n"
+"Options (before the command; --json also after it):\n"
 "  --state DIR        state directory (RUNNER_STATE_DIR)\n"
 "  --env-file FILE    read settings from a dotenv file (weaker than the environment)\n"
 "  --exec-mode MODE   interpreter (default) or direct (RUNNER_EXEC_MODE)\n"
