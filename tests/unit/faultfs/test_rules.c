@@ -640,7 +640,7 @@ static void test_index_matches_linear_scan(void **state)
 		if (strcmp(pats[i], "") == 0 || strspn(pats[i], "/") == strlen(pats[i]))
 			snprintf(expr, sizeof(expr), "path=/,error=EIO");
 		else
-			snprintf(expr, sizeof(expr), "path=%s,error=EIO", pats[i]);
+			snprintf(expr, sizeof(expr), "path=%.63s,error=EIO", pats[i]);
 		add(rs, expr);
 	}
 	for (int k = 0; k < NPATHS; k++) {
