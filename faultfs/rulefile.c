@@ -226,7 +226,9 @@ static int read_rule(struct loader *ld, size_t nrule, yaml_mark_t start)
 					nrule, k);
 				goto out_val;
 			}
-			rc = ff_rule_set(r, k, event_text(&val), reason, sizeof(reason));
+			/* "path:" or "path: ~" is a null, not the text "~". */
+			rc = ff_rule_set(r, k, is_null_scalar(&val) ? "" : event_text(&val),
+					 reason, sizeof(reason));
 		} else {
 			fail_at(ld, val.start_mark, "rule %zu: field '%s': expected a single value, not %s",
 				nrule, k, event_kind(&val));

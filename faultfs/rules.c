@@ -979,6 +979,8 @@ uint32_t ff_rules_add(struct ff_rules *rs, struct ff_rule *r)
 {
 	uint32_t id;
 
+	if (r == NULL)
+		return 0;
 	if (ff_rules_add_many(rs, &r, 1, &id) < 0) {
 		ff_rule_free(r);
 		return 0;

@@ -94,8 +94,11 @@ uint64_t ff_op_from_name(const char *name);
 /* Returns the canonical name of a single op bit ("rmdir"), or "?" */
 const char *ff_op_name(uint64_t bit);
 
-/* Who is asking.  comm is fetched only when a rule has a comm= condition:
- * get_comm(arg) returns the caller's command name (or NULL if unknown). */
+/* Who is asking.  comm is fetched only when a rule with a comm= condition
+ * has matched everything else (op, path, uid, gid), and at most once per
+ * ff_rules_eval(): get_comm(arg) returns the caller's command name (or NULL
+ * if unknown, and then no comm= rule matches).  It runs while the table's
+ * read lock is held, so it must not call back into the same table. */
 struct ff_caller {
 	uint32_t uid;
 	uint32_t gid;
@@ -150,8 +153,8 @@ struct ff_rules *ff_rules_new(void);
 void ff_rules_free(struct ff_rules *rs);
 
 /* Appends a rule (taking ownership) and returns its id (ids start at 1 and
- * are never reused within one table), or 0 when memory ran out (the rule is
- * freed then). */
+ * are never reused within one table), or 0 when r is NULL or memory ran out
+ * (the rule is freed then). */
 uint32_t ff_rules_add(struct ff_rules *rs, struct ff_rule *r);
 /* Appends n rules at once: evaluations see all of them or none.  On success
  * takes ownership, stores their ids in ids[] (if not NULL), bumps the

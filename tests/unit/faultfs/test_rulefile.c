@@ -137,6 +137,9 @@ static void test_error_positions(void **state)
 		  "T:2:11: rule 1: field 'delay': '250' needs a unit (ns, us, ms, s, m, h), as in '250ms'");
 	check_err("- error: EIO\n  path:\n",
 		  "T:2:8: rule 1: field 'path': empty value");
+	check_err("- error: EIO\n  path: ~\n",
+		  "T:2:9: rule 1: field 'path': empty value");
+	check_ok("- error: EIO\n  path: '~'\n", "op=all,path=~,error=EIO");
 	check_err("- error: EIO\n  op: [read, bogus]\n",
 		  "T:2:7: rule 1: field 'op': unknown operation 'bogus'");
 	/* The key's position for an unknown or repeated key. */

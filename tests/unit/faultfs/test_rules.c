@@ -501,6 +501,8 @@ static void test_add_many(void **state)
 	assert_int_equal(ff_rules_generation(rs), 2);
 	assert_int_equal(eval(rs, FF_OP_READ, "c"), 4);
 	assert_int_equal(ff_rules_add_many(rs, NULL, 0, NULL), 0);
+	/* A failed parse handed straight to add is refused, not a crash. */
+	assert_int_equal(ff_rules_add(rs, ff_rule_parse("bogus", NULL, 0)), 0);
 	ff_rules_free(rs);
 }
 
