@@ -229,8 +229,9 @@ void detect_result_free(struct detect_result *r)
 }
 
 /* Appends one finding; returns its index or -ENOMEM. */
-static int add_ev(struct detect_result *r, int kind, const char *source,
-		  const char *fmt, ...)
+static int __attribute__((format(printf, 4, 5)))
+add_ev(struct detect_result *r, int kind, const char *source,
+       const char *fmt, ...)
 {
 	struct detect_evidence *ne;
 	char *text;

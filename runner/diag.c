@@ -120,7 +120,8 @@ static bool is_exec_op(const char *op)
 	       strcmp(op, "run") == 0;
 }
 
-static int append(char **s, const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3)))
+append(char **s, const char *fmt, ...)
 {
 	char *add, *n;
 	va_list ap;

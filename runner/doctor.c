@@ -56,8 +56,9 @@ void doctor_result_free(struct doctor_result *res)
 }
 
 /* Appends a check; takes over detail.  Returns 0 or -ENOMEM. */
-static int add(struct doctor_result *res, const char *name, enum doctor_level l,
-	       json_t *detail, const char *fmt, ...)
+static int __attribute__((format(printf, 5, 6)))
+add(struct doctor_result *res, const char *name, enum doctor_level l,
+    json_t *detail, const char *fmt, ...)
 {
 	struct doctor_check *nc;
 	char *reason;

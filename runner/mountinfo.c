@@ -10,7 +10,8 @@
 
 #include "mountinfo.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 

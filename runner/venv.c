@@ -25,7 +25,8 @@
 #define DEFAULT_TIMEOUT_MS 300000
 #define CHECK_TIMEOUT_MS 30000
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -61,7 +62,8 @@ void venv_status_free(struct venv_status *st)
 	memset(st, 0, sizeof(*st));
 }
 
-static int set_str(char **dst, const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3)))
+set_str(char **dst, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
