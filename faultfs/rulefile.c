@@ -62,9 +62,14 @@ static int fail_at(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (ld->err != NULL && ld->errlen > 0)
+	if (ld->err != NULL && ld->errlen > 0) {
 		snprintf(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->name, mark.line + 1,
 			 mark.column + 1, msg);
+		/* One line, even when a quoted value holds a newline. */
+		for (char *p = ld->err; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	}
 	return -1;
 }
 

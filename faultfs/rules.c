@@ -177,6 +177,15 @@ void ff_rule_free(struct ff_rule *r)
 	free(r);
 }
 
+/* Errors are one line even when they quote a value holding a newline or
+ * another control character: those show as '?'. */
+static void one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -186,6 +195,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		one_line(err);
 	}
 	return -1;
 }

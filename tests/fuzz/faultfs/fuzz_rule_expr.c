@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	r = ff_rule_parse(s, err, sizeof(err));
 	if (r == NULL) {
-		if (err[0] == '\0')
-			abort();        /* refused without a reason */
+		if (err[0] == '\0' || strchr(err, '\n') != NULL)
+			abort();        /* refused without a one-line reason */
 		free(s);
 		return 0;
 	}

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	err[0] = '\0';
 	if (ff_rules_load_buffer(rs, "fuzz.yaml", (const char *)data, size, err, sizeof(err)) < 0) {
-		if (strncmp(err, "fuzz.yaml:", 10) != 0)
-			abort();        /* the reason must name the file */
+		if (strncmp(err, "fuzz.yaml:", 10) != 0 || strchr(err, '\n') != NULL)
+			abort();        /* one line, naming the file */
 		if (ff_rules_generation(rs) != 0)
 			abort();        /* a refused file must add nothing */
 		ff_rules_free(rs);

@@ -175,6 +175,8 @@ static void test_structure_errors(void **state)
 		  "T:2:14: rule 1: field 'op': expected an operation name, not a list");
 	check_err("- error: &e EIO\n- error: *e\n",
 		  "T:2:10: rule 2: field 'error': expected a single value, not an alias (aliases are not supported)");
+	check_err("- error: \"E\\nIO\"\n",
+		  "T:1:10: rule 1: field 'error': unknown errno name 'E?IO'");
 	check_err("- error: \"E\\0IO\"\n",
 		  "T:1:10: rule 1: field 'error': value contains a NUL byte");
 	check_err("- {error: EIO}\n---\n- {error: EIO}\n",

@@ -217,6 +217,13 @@ static void test_strictness(void **state)
 		fail_msg("'%s': got \"%s\", want \"%s\"", bad[i].expr, err, bad[i].reason);
 	}
 	assert_null(ff_rule_parse(NULL, NULL, 0));
+	{
+		/* Errors stay on one line whatever the value holds. */
+		char err[256];
+
+		assert_null(ff_rule_parse("error=E\nIO", err, sizeof(err)));
+		assert_string_equal(err, "field 'error': unknown errno name 'E?IO'");
+	}
 }
 
 static void test_first_match_wins(void **state)
