@@ -268,21 +268,37 @@ static int check_glob(const char *value, char *err, size_t errlen)
 	return 0;
 }
 
+/* Stores the pattern in canonical form: no leading, trailing or doubled
+ * slashes (the matcher ignores them anyway), so that ff_rule_format() shows
+ * one spelling for each pattern. */
 static int set_path(struct ff_rule *r, const char *value, char *err, size_t errlen)
 {
-	size_t n;
+	const char *v = value;
+	size_t n = 0;
 	char *p;
 
 	if (check_glob(value, err, errlen) < 0)
 		return -1;
-	while (*value == '/')
-		value++;
-	n = strlen(value);
-	while (n > 0 && value[n - 1] == '/')
-		n--;
-	p = strndup(value, n);
+	p = malloc(strlen(value) + 1);
 	if (p == NULL)
 		return fail(err, errlen, "field 'path': out of memory");
+	while (*v == '/')
+		v++;
+	for (; *v != '\0'; v++) {
+		if (*v == '/' && (v[1] == '/' || v[1] == '\0'))
+			continue;
+		p[n++] = *v;
+	}
+	p[n] = '\0';
+	/* An expression trims blanks around values, so a pattern that would
+	 * start or end with one after the slashes go could not be written
+	 * back; "\ " spells a literal leading blank. */
+	if (n > 0 && (p[0] == ' ' || p[0] == '\t' || p[n - 1] == ' ' || p[n - 1] == '\t')) {
+		free(p);
+		return fail(err, errlen,
+			    "field 'path': '%s' starts or ends with a blank (write '\\ ' for a leading one)",
+			    value);
+	}
 	free(r->path);
 	r->path = p;
 	return 0;

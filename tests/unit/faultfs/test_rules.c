@@ -115,6 +115,9 @@ static void test_format_round_trip(void **state)
 	check_format("prob=0.123456789012,error=EIO",
 		     "op=all,path=**,prob=0.123456789012,error=EIO");
 	check_format("path=\\{x\\},error=EIO", "op=all,path=\\{x\\},error=EIO");
+	check_format("path=//a//b///c//,error=EIO", "op=all,path=a/b/c,error=EIO");
+	check_format("path=///,error=EIO", "op=all,path=/,error=EIO");
+	check_format("path=/\\ x/y,error=EIO", "op=all,path=\\ x/y,error=EIO");
 	check_format("op=exec,path=**,error=EACCES", "op=exec,path=**,error=EACCES");
 	check_format("op=all,uid=0,error=EPERM", "op=all,path=**,uid=0,error=EPERM");
 }
@@ -196,6 +199,8 @@ static void test_strictness(void **state)
 		{ "path=a[b,error=EIO", "field 'path': unclosed '[' in 'a[b'" },
 		{ "path=a\\,error=EIO", "field 'path': 'a\\' ends a component with a lone '\\'" },
 		{ "path=,error=EIO", "field 'path': empty value" },
+		{ "path=/ //ab,error=EIO", "field 'path': '/ //ab' starts or ends with a blank" },
+		{ "path=a /,error=EIO", "field 'path': 'a /' starts or ends with a blank" },
 		{ "op=read", "rule has no effect" },
 		{ "op=read,path=x", "rule has no effect" },
 		{ "", "empty rule expression" },
