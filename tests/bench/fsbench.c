@@ -72,6 +72,8 @@ static void usage(FILE *f, int code)
 		"  stat   one untimed warm-up pass, sync + drop_caches=2 (dentries and inodes),\n"
 		"         then PASSES timed passes of stat() over the tree\n"
 		"  exec   fork+execve+waitpid of DIR/%s (a #!/bin/sh script that exits 0) N times\n"
+		"With FSBENCH_DAEMON_PID set, also prints KEY.daemon_cpu: that process's CPU\n"
+		"time (user+system, all threads) during each timed section.\n"
 		"Exit status: 0 ok, 1 workload failed, 2 usage error.\n",
 		STAT_DIRS, EXEC_SCRIPT, EXEC_SCRIPT);
 	exit(code);
@@ -95,6 +97,46 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user + system, all threads, exited ones included) of the FUSE
+ * daemon named by FSBENCH_DAEMON_PID, in seconds; -1 when unset.  Less
+ * sensitive to a busy machine than wall time: it is what the daemon itself
+ * spends per workload.  Clock-tick resolution (usually 10 ms). */
+static double daemon_cpu(void)
+{
+	static long pid = -1;
+	static double tick;
+	char path[64], buf[1024];
+
+	if (pid == -1) {
+		const char *e = getenv("FSBENCH_DAEMON_PID");
+		pid = (e != NULL && *e != '\0') ? strtol(e, NULL, 10) : 0;
+		tick = (double)sysconf(_SC_CLK_TCK);
+	}
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s: %s (FSBENCH_DAEMON_PID)", path, strerror(errno));
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		die("read %s: %s", path, n < 0 ? strerror(errno) : "empty");
+	buf[n] = '\0';
+	/* Fields after "(comm)": state is field 3, utime 14, stime 15. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		die("%s: unexpected format", path);
+	return (double)(ut + st) / tick;
+}
+
+static void print_cpu(const char *key, double c0, double c1)
+{
+	if (c0 >= 0)
+		printf("%s.daemon_cpu %.6f\n", key, c1 - c0);
 }
 
 static char *join(const char *a, const char *b)
@@ -211,6 +253,7 @@ static void cmd_small(const char *dir, long nfiles, long size)
 	 * clean, dropped caches give every variant the same allocator state. */
 	drop_caches(3);
 
+	double c0 = daemon_cpu();
 	double t0 = now();
 	for (long i = 0; i < nfiles; i++) {
 		int fd = open(paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -225,8 +268,10 @@ static void cmd_small(const char *dir, long nfiles, long size)
 		if (unlink(paths[i]) < 0)
 			die("unlink %s: %s", paths[i], strerror(errno));
 	double t2 = now();
+	double c1 = daemon_cpu();
 
 	printf("small %.6f\nsmall.create %.6f\nsmall.unlink %.6f\n", t2 - t0, t1 - t0, t2 - t1);
+	print_cpu("small", c0, c1);
 	for (long i = 0; i < nfiles; i++)
 		free(paths[i]);
 	free(paths);
@@ -247,6 +292,7 @@ static void cmd_seq(const char *dir, long mib)
 
 	/* Write: data into the file system (the page cache for native, the daemon
 	 * for FUSE), timed to close; the flush to disk is timed on its own. */
+	double c0 = daemon_cpu();
 	double t0 = now();
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -256,6 +302,7 @@ static void cmd_seq(const char *dir, long mib)
 	if (close(fd) < 0)
 		die("close %s: %s", path, strerror(errno));
 	double t1 = now();
+	double c1 = daemon_cpu();
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0)
 		die("fsync %s: %s", path, strerror(errno));
@@ -264,6 +311,7 @@ static void cmd_seq(const char *dir, long mib)
 
 	drop_caches(3);
 
+	double c3 = daemon_cpu();
 	double t3 = now();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -282,12 +330,15 @@ static void cmd_seq(const char *dir, long mib)
 	}
 	close(fd);
 	double t4 = now();
+	double c4 = daemon_cpu();
 	if (total != (long long)mib * SEQ_BUF)
 		die("read %s: got %lld bytes, wrote %lld", path, total, (long long)mib * SEQ_BUF);
 	if (unlink(path) < 0)
 		die("unlink %s: %s", path, strerror(errno));
 
 	printf("seqwrite %.6f\nseqwrite.fsync %.6f\nseqread %.6f\n", t1 - t0, t2 - t1, t4 - t3);
+	print_cpu("seqwrite", c0, c1);
+	print_cpu("seqread", c3, c4);
 	free(buf);
 	free(path);
 }
@@ -306,13 +357,16 @@ static void cmd_stat(const char *dir, long nfiles, long passes)
 	 * component -- and the later passes hit whatever the kernel may cache
 	 * under the daemon's entry and attribute timeouts. */
 	drop_caches(2);
+	double c0 = daemon_cpu();
 	double t0 = now();
 	for (long p = 0; p < passes; p++)
 		for (long i = 0; i < nfiles; i++)
 			if (stat(paths[i], &st) < 0)
 				die("stat %s: %s", paths[i], strerror(errno));
 	double t1 = now();
+	double c1 = daemon_cpu();
 	printf("stat %.6f\n", t1 - t0);
+	print_cpu("stat", c0, c1);
 	for (long i = 0; i < nfiles; i++)
 		free(paths[i]);
 	free(paths);
@@ -322,6 +376,7 @@ static void cmd_exec(const char *dir, long n)
 {
 	char *path = join(dir, EXEC_SCRIPT);
 	char *argv[] = { path, NULL };
+	double c0 = daemon_cpu();
 	double t0 = now();
 	for (long i = 0; i < n; i++) {
 		pid_t pid = fork();
@@ -340,7 +395,9 @@ static void cmd_exec(const char *dir, long n)
 			die("exec %s: child status 0x%x", path, status);
 	}
 	double t1 = now();
+	double c1 = daemon_cpu();
 	printf("exec %.6f\n", t1 - t0);
+	print_cpu("exec", c0, c1);
 	free(path);
 }
 
