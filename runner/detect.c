@@ -3,6 +3,7 @@
  * under a root directory, and add Kubernetes, which systemd does not know. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,109 @@ struct droot {
 	const char *name;   /* the root as given, for messages */
 };
 
+/* Resolves abs inside the root the way RESOLVE_IN_ROOT does, for kernels
+ * older than 5.6 and for valgrind, which know no openat2: ".." stops at the
+ * root and an absolute symlink target starts again from it.  Returns 0 with
+ * a malloc'd path relative to the root ("." for the root itself), or -errno. */
+static int resolve_in_root(int rootfd, const char *abs, bool follow_last, char **out)
+{
+	char *todo = strdup(abs), *done = strdup(""), target[PATH_MAX];
+	int links = 0, rc = 0;
+
+	*out = NULL;
+	if (!todo || !done) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		char *p = todo, *comp, *rest, *cand;
+		size_t cl;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		cl = strcspn(p, "/");
+		comp = strndup(p, cl);
+		rest = strdup(p + cl);
+		if (!comp || !rest) {
+			free(comp);
+			free(rest);
+			rc = -ENOMEM;
+			goto out;
+		}
+		free(todo);
+		todo = rest;
+		if (strcmp(comp, ".") == 0) {
+			free(comp);
+			continue;
+		}
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(done, '/');
+
+			if (slash)
+				*slash = '\0';
+			else
+				done[0] = '\0';
+			free(comp);
+			continue;
+		}
+		if (asprintf(&cand, "%s%s%s", done, *done ? "/" : "", comp) < 0) {
+			free(comp);
+			rc = -ENOMEM;
+			goto out;
+		}
+		free(comp);
+		free(done);
+		done = cand;
+		if (!follow_last && todo[strspn(todo, "/")] == '\0')
+			break;
+		ssize_t n = readlinkat(rootfd, done, target, sizeof(target) - 1);
+		if (n < 0) {
+			/* Not a link, or missing: the open reports what is. */
+			if (errno == EINVAL || errno == ENOENT)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		if (++links > 40) {
+			rc = -ELOOP;
+			goto out;
+		}
+		target[n] = '\0';
+		if (target[0] == '/') {
+			done[0] = '\0';
+		} else {
+			char *slash = strrchr(done, '/');
+
+			if (slash)
+				*slash = '\0';
+			else
+				done[0] = '\0';
+		}
+		if (asprintf(&rest, "%s/%s", target, todo) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		free(todo);
+		todo = rest;
+	}
+	if (!*done) {
+		free(done);
+		done = strdup(".");
+		if (!done) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	*out = done;
+	done = NULL;
+out:
+	free(todo);
+	free(done);
+	return rc;
+}
+
 static int root_openat(const struct droot *r, const char *abs, int flags)
 {
 	struct open_how how = {
@@ -30,16 +134,27 @@ static int root_openat(const struct droot *r, const char *abs, int flags)
 		.resolve = RESOLVE_IN_ROOT,
 	};
 	const char *rel = abs;
-	int fd;
+	char *resolved;
+	int fd, rc;
 
 	while (*rel == '/')
 		rel++;
 	if (!*rel)
 		rel = ".";
 	fd = (int)syscall(SYS_openat2, r->fd, rel, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(r->fd, rel, flags | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOSYS)
+		return -errno;
+	rc = resolve_in_root(r->fd, abs, !(flags & O_NOFOLLOW), &resolved);
+	if (rc < 0)
+		return rc;
+	/* Every link is resolved already; following one now would mean the
+	 * tree changed under us, and could leave the root. */
+	fd = openat(r->fd, resolved, flags | O_CLOEXEC | O_NOFOLLOW);
+	rc = fd < 0 ? -errno : fd;
+	free(resolved);
+	return rc;
 }
 
 /* Reads up to max bytes of the file at abs; returns the length or -errno.

@@ -164,6 +164,10 @@ int venv_run(char *const argv[], int timeout_ms, int *wstatus,
 		}
 	}
 
+	/* Wait for the exit on a pidfd; the output pipe alone is not enough,
+	 * since a grandchild may hold it open long after the child is gone.
+	 * Without pidfds (kernels before 5.3, valgrind) the wait polls
+	 * waitpid() every 50 ms instead. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	fcntl(outpipe[0], F_SETFL, O_NONBLOCK);
 	for (;;) {
@@ -171,7 +175,7 @@ int venv_run(char *const argv[], int timeout_ms, int *wstatus,
 			{ .fd = outpipe[0], .events = POLLIN },
 			{ .fd = pidfd, .events = POLLIN },
 		};
-		int wait_ms = -1;
+		int wait_ms = -1, np;
 
 		if (timeout_ms > 0) {
 			struct timespec now;
@@ -189,63 +193,47 @@ int venv_run(char *const argv[], int timeout_ms, int *wstatus,
 			}
 			wait_ms = timeout_ms - (int)el;
 		}
-		/* Without a pidfd (old kernel) the pipe's EOF ends the wait. */
-		int np = poll(pfd, pidfd >= 0 ? 2 : 1, wait_ms);
+		if (pidfd < 0 && (wait_ms < 0 || wait_ms > 50))
+			wait_ms = 50;
+		np = poll(pfd, 2, wait_ms);
 		if (np < 0 && errno != EINTR) {
 			rc = -errno;
 			kill(-pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			goto out_close;
 		}
-		if (np <= 0)
-			continue;
-		if (pfd[0].revents & (POLLIN | POLLHUP)) {
+		if (np > 0 && (pfd[0].revents & (POLLIN | POLLHUP))) {
 			char buf[4096];
 			ssize_t n = read(outpipe[0], buf, sizeof(buf));
 
-			if (n > 0) {
-				if (out && used + 1 < outlen) {
-					size_t take = (size_t)n;
+			if (n > 0 && out && used + 1 < outlen) {
+				size_t take = (size_t)n;
 
-					if (take > outlen - 1 - used)
-						take = outlen - 1 - used;
-					memcpy(out + used, buf, take);
-					used += take;
-					out[used] = '\0';
-				}
-			} else if (n == 0 && pidfd < 0) {
-				break;
+				if (take > outlen - 1 - used)
+					take = outlen - 1 - used;
+				memcpy(out + used, buf, take);
+				used += take;
+				out[used] = '\0';
 			} else if (n == 0) {
-				/* EOF: stop watching the pipe, wait for exit. */
-				pfd[0].fd = -1;
+				/* EOF: from now on only the exit is awaited. */
 				close(outpipe[0]);
 				outpipe[0] = -1;
 			}
 		}
-		if (pidfd >= 0 && (pfd[1].revents & POLLIN))
+		if (pidfd >= 0 && np > 0 && (pfd[1].revents & POLLIN))
 			break;
-		if (outpipe[0] < 0 && pidfd >= 0) {
-			/* Only the exit is left to wait for. */
-			struct pollfd p1 = { .fd = pidfd, .events = POLLIN };
-			int left = -1;
+		if (pidfd < 0) {
+			int status;
+			pid_t w = waitpid(pid, &status, WNOHANG);
 
-			if (timeout_ms > 0) {
-				struct timespec now;
-
-				clock_gettime(CLOCK_MONOTONIC, &now);
-				left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
-					(now.tv_nsec - start.tv_nsec) / 1000000);
-				if (left < 0)
-					left = 0;
-			}
-			if (poll(&p1, 1, left) == 0) {
-				kill(-pid, SIGKILL);
-				kill(pid, SIGKILL);
-				waitpid(pid, NULL, 0);
-				rc = -ETIMEDOUT;
+			if (w == pid) {
+				if (outpipe[0] >= 0)
+					drain(outpipe[0], out, outlen, &used);
+				if (wstatus)
+					*wstatus = status;
+				rc = 0;
 				goto out_close;
 			}
-			break;
 		}
 	}
 	/* What the child wrote just before exiting; a grandchild that keeps

@@ -26,7 +26,7 @@ static inline int private_mount_ns(void)
 		return 77;
 	}
 	/* Without this, mounts would propagate back to the host namespace. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0) {
 		fprintf(stderr, "skipped: make / private: %s\n", strerror(errno));
 		return 77;
 	}

@@ -172,7 +172,7 @@ static void test_read_only_state_dir(void **state)
 
 	assert_int_equal(tmpfs_at(f->state, 0, "mode=0755"), 0);
 	assert_int_equal(mkdir(f->scripts, 0770), 0);
-	assert_int_equal(mount(NULL, f->state, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+	assert_int_equal(mount("tmpfs", f->state, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL), 0);
 	run(f);
 	c = check(&f->res, "state_dir");
 	assert_int_equal(c->level, DOCTOR_FAIL);
