@@ -252,11 +252,12 @@ static int check_exec_mode(struct doctor_result *res, const struct doctor_input 
 		goto out;
 	}
 	if (noexec) {
-		char *line = diag_format_line(&r);
-
-		rc = line ? add(res, name, DOCTOR_FAIL, diag_report_to_json(&r),
-				"direct mode: %s", line) : -ENOMEM;
-		free(line);
+		rc = add(res, name, DOCTOR_FAIL, diag_report_to_json(&r),
+			 "direct mode: %s; mount %s (%s, %s); %s: owner %s:%s mode %04o",
+			 r.hint, r.mount_point, r.fs_type, r.mount_options,
+			 r.examined ? r.examined : in->runner_dir,
+			 r.owner ? r.owner : "?", r.group ? r.group : "?",
+			 (unsigned int)(r.mode & 07777));
 		goto out;
 	}
 	if (asprintf(&probe, "%s/.doctor-exec-probe-%ld", in->runner_dir, (long)getpid()) < 0) {
