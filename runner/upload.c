@@ -311,7 +311,12 @@ int upload_script(const struct settings *s, struct store *st,
 
 	/* An unnamed O_TMPFILE cannot be seen and vanishes on any failure;
 	 * filesystems without it get a hidden name removed on failure. */
-	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+	if (req->no_tmpfile) {
+		fd = -1;
+		errno = EOPNOTSUPP;
+	} else {
+		fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+	}
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		snprintf(tmpname, sizeof(tmpname), ".upload-%s.tmp", id);
 		fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);

@@ -21,6 +21,8 @@
 struct upload_request {
 	const char *src;	/* the user's file; symlinks are followed */
 	const char *name;	/* original name to record, NULL: basename of src */
+	bool no_tmpfile;	/* use the named temporary file even where
+				 * O_TMPFILE works (tests of that path) */
 	bool input_error;	/* out: the failure is the caller's input (type,
 				 * size, source file), not the environment */
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -292,6 +293,61 @@ static void test_scripts_dir_symlink_refused(void **state)
 	env_close(&e);
 }
 
+/* Filesystems without O_TMPFILE get a hidden temporary name: the result
+ * is the same, and nothing is left behind either way. */
+static void test_named_temporary(void **state)
+{
+	struct upload_request req = { .no_tmpfile = true };
+	struct env e;
+	char id[37], err[1024], want[64], got[512];
+
+	(void)state;
+	env_open(&e, "named", NULL, NULL);
+	write_src(&e, "n.ts", "let x: number = 1;\n", 19);
+	req.src = e.src;
+	if (upload_script(&e.s, e.st, &req, id, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	snprintf(want, sizeof(want), "%s.ts", id);
+	listing(&e, got, sizeof(got));
+	assert_string_equal(got, want);
+	env_close(&e);
+}
+
+/* ENOSPC half-way through the copy, on both paths: a 64 KiB tmpfs (needs
+ * root; skipped otherwise). */
+static void test_enospc_leaves_nothing(void **state)
+{
+	struct upload_request req = { 0 };
+	struct env e;
+	char id[37], err[1024], got[512], mnt[256], big[100 * 1024];
+	int pass, ret;
+
+	(void)state;
+	env_open(&e, "enospc", "MAX_SCRIPT_SIZE", "1MiB");
+	snprintf(mnt, sizeof(mnt), "%s/scripts", e.state);
+	assert_int_equal(mkdir(mnt, 0750), 0);
+	if (geteuid() != 0 || mount("fieldrig-test", mnt, "tmpfs", 0, "size=64k") != 0) {
+		env_close(&e);
+		skip();
+	}
+	memset(big, '#', sizeof(big));
+	write_src(&e, "big.py", big, sizeof(big));
+	for (pass = 0; pass < 2; pass++) {
+		req.src = e.src;
+		req.no_tmpfile = pass == 1;
+		ret = upload_script(&e.s, e.st, &req, id, err, sizeof(err));
+		listing(&e, got, sizeof(got));
+		if (ret != -ENOSPC || strstr(err, "No space left on device") == NULL ||
+		    strstr(err, mnt) == NULL || got[0] != '\0') {
+			umount(mnt);
+			fail_msg("pass %d: ret %d, err '%s', left '%s'", pass, ret, err, got);
+		}
+		assert_false(req.input_error);
+	}
+	umount(mnt);
+	env_close(&e);
+}
+
 static void test_lang(void **state)
 {
 	(void)state;
@@ -310,6 +366,8 @@ int main(void)
 		cmocka_unit_test(test_upload_refusals),
 		cmocka_unit_test(test_upload_follows_source_symlink),
 		cmocka_unit_test(test_scripts_dir_symlink_refused),
+		cmocka_unit_test(test_named_temporary),
+		cmocka_unit_test(test_enospc_leaves_nothing),
 		cmocka_unit_test(test_lang),
 	};
 
