@@ -294,7 +294,17 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 							lang == LANG_NODE ? SET_NODE : SET_TS);
 
 		c->explicit_setting = true;
-		snprintf(c->path, sizeof(c->path), "%s", explicit_path);
+		/* BLITZ_PYTHON=python3 names a program, not a file in the cwd. */
+		if (strchr(explicit_path, '/') == NULL) {
+			if (path_lookup(pathvar, explicit_path, c->path, sizeof(c->path)) < 0) {
+				snprintf(c->reason, sizeof(c->reason),
+					 "%s (%s) is unusable: %s: not found on PATH", c->setting,
+					 origin, explicit_path);
+				return -EINVAL;
+			}
+		} else {
+			snprintf(c->path, sizeof(c->path), "%s", explicit_path);
+		}
 		set_args(c);
 		ret = verify(c->path, c->args, c->n_args, probe, timeout, why, sizeof(why));
 		if (ret < 0) {

@@ -2,7 +2,7 @@
  *
  * Order, first match wins:
  *   1. the explicit setting (RUNNER_PYTHON / BLITZ_PYTHON, RUNNER_NODE,
- *      RUNNER_TS);
+ *      RUNNER_TS); a bare name such as "python3" is looked up on PATH;
  *   2. python only: <RUNNER_PROJECT_DIR>/.venv/bin/python, unless running in
  *      a container (the container's system interpreter is the right one
  *      there, field report 001);

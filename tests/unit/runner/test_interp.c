@@ -124,6 +124,18 @@ static void test_explicit_setting(void **state)
 	assert_non_null(strstr(c.reason, "/nonexistent/node: No such file or directory"));
 	settings_free(&s);
 
+	/* A bare program name is looked up on PATH. */
+	e.path_var = dir;
+	settings_with(&s, "RUNNER_PYTHON", "mypython");
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_string_equal(c.path, good);
+	settings_free(&s);
+	settings_with(&s, "RUNNER_PYTHON", "nosuchpython");
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), -EINVAL);
+	assert_non_null(strstr(c.reason, "nosuchpython: not found on PATH"));
+	settings_free(&s);
+	e.path_var = NULL;
+
 	/* Exists and is executable but does not run. */
 	make_exe(good, "echo 'broken interpreter' >&2; exit 1", 0755);
 	settings_with(&s, "RUNNER_PYTHON", good);
