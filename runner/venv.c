@@ -714,11 +714,20 @@ static int recreate_aside(const struct venv_options *o, char **why)
 	char *aside = NULL, cleanup_err[512];
 	int rc;
 
-	if (asprintf(&aside, "%s.old-%ld", o->dir, (long)getpid()) < 0)
+	if (asprintf(&aside, "%s.old-XXXXXX", o->dir) < 0)
 		return -ENOMEM;
+	/* A fresh empty directory as the target: rename(2) replaces an empty
+	 * directory, and the name cannot clash with a crashed run's leftover. */
+	if (!mkdtemp(aside)) {
+		rc = -errno;
+		set_str(why, "mkdtemp %s: %s", aside, strerror(-rc));
+		free(aside);
+		return rc;
+	}
 	if (rename(o->dir, aside) < 0) {
 		rc = -errno;
 		set_str(why, "rename %s to %s: %s", o->dir, aside, strerror(-rc));
+		rmdir(aside);
 		free(aside);
 		return rc;
 	}

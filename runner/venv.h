@@ -24,7 +24,8 @@ struct venv_options {
 struct venv_status {
 	char *dir;
 	bool in_container;
-	bool exists;
+	bool exists;        /* the venv directory exists; in a container,
+			     * where no venv is used, always false */
 	bool healthy;
 	bool pip_present;
 	char *python;   /* interpreter to run scripts with: DIR/bin/python, or
