@@ -689,6 +689,7 @@ struct ff_bucket {
 struct ff_hash {
 	struct ff_bucket *slots;
 	size_t mask;            /* slot count - 1; the count is a power of two */
+	size_t used;            /* keys present; 0 lets a look-up skip hashing */
 };
 
 /* An immutable view of the table; replaced, never changed, once published. */
@@ -724,7 +725,7 @@ static struct ff_bucket *hash_find(const struct ff_hash *h, const char *key, siz
 {
 	size_t i;
 
-	if (h->slots == NULL)
+	if (h->used == 0)
 		return NULL;
 	for (i = hash_bytes(key, len) & h->mask;; i = (i + 1) & h->mask) {
 		struct ff_bucket *b = &h->slots[i];
@@ -774,6 +775,7 @@ static int hash_add(struct ff_hash *h, const char *key, size_t len, uint32_t idx
 		if (b->key == NULL) {
 			b->key = key;
 			b->len = len;
+			h->used++;
 			break;
 		}
 		if (b->len == len && memcmp(b->key, key, len) == 0)
