@@ -141,7 +141,7 @@ static int mkdir_p(const char *path, mode_t mode)
  * really be created in it: mode bits, ACLs, read-only and full mounts and
  * FUSE daemons all have their say, and only trying asks them all. */
 static int check_dir(struct doctor_result *res, const char *name, const char *path,
-		     const struct doctor_input *in)
+		     mode_t mode, const struct doctor_input *in)
 {
 	bool created = false;
 	struct stat st;
@@ -153,11 +153,16 @@ static int check_dir(struct doctor_result *res, const char *name, const char *pa
 	if (stat(path, &st) < 0) {
 		if (errno != ENOENT)
 			return add_diag(res, name, DOCTOR_FAIL, "stat", path, errno, in, false);
-		rc = mkdir_p(path, 0770);
+		rc = mkdir_p(path, mode);
 		if (rc == -ENOMEM)
 			return rc;
 		if (rc < 0)
 			return add_diag(res, name, DOCTOR_FAIL, "mkdir", path, -rc, in, false);
+		/* The same mode the runner gives it, whatever the umask: a
+		 * directory made by doctor must not differ from one made by
+		 * the runner (the runner dir's group needs rwx). */
+		if (chmod(path, mode) < 0)
+			return add_diag(res, name, DOCTOR_FAIL, "chmod", path, errno, in, false);
 		created = true;
 	} else if (!S_ISDIR(st.st_mode)) {
 		return add_diag(res, name, DOCTOR_FAIL, "opendir", path, ENOTDIR, in, false);
@@ -573,9 +578,9 @@ int doctor_run(const struct doctor_input *in, struct doctor_result *res)
 
 	res->checks = NULL;
 	res->n = 0;
-	if ((rc = check_dir(res, "state_dir", in->state_dir, in)) < 0 ||
-	    (rc = check_dir(res, "scripts_dir", in->scripts_dir, in)) < 0 ||
-	    (rc = check_dir(res, "runner_dir", in->runner_dir, in)) < 0)
+	if ((rc = check_dir(res, "state_dir", in->state_dir, 0750, in)) < 0 ||
+	    (rc = check_dir(res, "scripts_dir", in->scripts_dir, 0750, in)) < 0 ||
+	    (rc = check_dir(res, "runner_dir", in->runner_dir, 0770, in)) < 0)
 		goto fail;
 	for (size_t i = 0; i < in->n_interps; i++)
 		if ((rc = check_interp(res, &in->interps[i], in)) < 0)

@@ -22,6 +22,8 @@ struct doctor_interp {
 };
 
 struct doctor_input {
+	/* Directories that do not exist yet are created, with the modes the
+	 * runner itself uses: 0750, 0750 and 0770. */
 	const char *state_dir;
 	const char *scripts_dir;
 	const char *runner_dir;

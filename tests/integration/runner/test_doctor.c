@@ -142,6 +142,15 @@ static void test_noexec_runner_dir_interpreter_passes(void **state)
 	assert_contains(check(&f->res, "container")->reason, "none");
 	assert_int_equal(check(&f->res, "venv")->level, DOCTOR_WARN);
 	assert_int_equal(doctor_exit_code(&f->res), 0);
+	{
+		/* Created with the runner's own modes, not the umask's. */
+		struct stat st;
+
+		assert_int_equal(stat(f->state, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0750);
+		assert_int_equal(stat(f->scripts, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0750);
+	}
 
 	j = doctor_result_to_json(&f->res);
 	assert_non_null(j);
@@ -251,6 +260,12 @@ static void test_cgroup_without_v2_warns(void **state)
 	run(f);
 	assert_int_equal(check(&f->res, "cgroup")->level, DOCTOR_WARN);
 	assert_contains(check(&f->res, "cgroup")->reason, "process group + subreaper");
+	{
+		struct stat st;
+
+		assert_int_equal(stat(f->runner, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0770);
+	}
 }
 
 /* On this machine (root, cgroup2 at /sys/fs/cgroup/unified) the probe
