@@ -27,21 +27,31 @@
  *             the same sequence of requests gives the same decisions;
  *   uid=, gid= the caller's ids; comm= the caller's command name, exactly
  *             (at most 15 characters, as in /proc/PID/comm).
- * nth= cannot be combined with after= or count=; seed= needs prob=.
+ * nth= cannot be combined with after= or count=; seed= needs prob=; a rule
+ * needs at least one effect; short= needs read or write in its op set and
+ * mode_clear= an op whose reply carries a mode (lookup, getattr, readdir,
+ * create, mkdir, ...).  Without seed=, a prob= rule draws from a seed of its
+ * own, different on every run.
  *
  * Values are strict: "12abc", empty values, a field given twice, unknown
  * fields and out-of-range numbers are errors naming the field and the value.
  * delay= needs a unit ("250ms", "2s"); a bare number is refused.  Rule
  * expressions are comma-separated key=value lists, so no value can contain a
  * comma, and brace alternatives ("{a,b}") in globs are refused with a
- * message saying so.
+ * message saying so; a value cannot start or end with a blank either.  The
+ * same holds for rule files, so every rule has an expression that
+ * ff_rule_format() writes and ff_rule_parse() reads back unchanged.
  *
  * Thread safety: every function taking a struct ff_rules may be called from
  * any number of threads at once.  ff_rules_eval() is the hot path: it is
  * lock-free when the operation is in no rule's op set, and otherwise costs two
  * hash look-ups plus the glob matches of the few rules indexed under the
  * path's first or last component (plus rules whose first and last components
- * are both wildcards).
+ * are both wildcards).  It holds a writer-preferring read lock only while it
+ * walks an immutable index; add, remove and clear build the new index
+ * outside the lock and take the write lock just to swap it in.  Counters
+ * (matched, fired, nth, count, prob) are atomics in the rules themselves and
+ * survive changes to other rules.
  */
 #ifndef FAULTFS_RULES_H
 #define FAULTFS_RULES_H
