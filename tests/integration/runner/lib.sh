@@ -1,6 +1,15 @@
 # Shared helpers for the runner integration tests (section A).  Each test
 # sources this, gets a private work dir in $WORK, and leaves nothing behind:
 # mounts are undone and the dir removed by the EXIT trap.
+
+# `meson test --setup valgrind` wraps every test command in valgrind, this
+# bash included, and bash's own leaks would fail the test.  Valgrind does not
+# follow an exec, so leave it at once; the runner itself is put under
+# valgrind below instead.
+case $(readlink "/proc/$$/exe") in
+*valgrind* | *memcheck*) exec /bin/bash "$0" "$@" ;;
+esac
+
 set -u
 
 : "${RUNNER:?RUNNER must point at the runner binary}"
@@ -18,6 +27,22 @@ export RUNNER_ROOT="$WORK/root"
 MOUNTS=""
 FAILS=0
 CHECKS=0
+
+# Under the valgrind setup every runner process runs in memcheck; a memory
+# error or leak makes it exit 99, which no check expects.  The logs go to a
+# sticky world-writable dir so the unprivileged runs can write theirs too.
+if [ -n "${FIELDRIG_UNDER_VALGRIND:-}" ]; then
+	mkdir -m 1777 "$WORK/vg"
+	VALGRIND=$(command -v valgrind) || skip "valgrind not found"
+	cat >"$WORK/runner-vg" <<VG
+#!/bin/sh
+exec $VALGRIND --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \\
+	--errors-for-leak-kinds=definite,indirect --track-fds=no --quiet \\
+	--log-file=$WORK/vg/%p.log "$RUNNER" "\$@"
+VG
+	chmod 755 "$WORK/runner-vg"
+	RUNNER="$WORK/runner-vg"
+fi
 
 cleanup() {
 	for m in $MOUNTS; do
@@ -105,6 +130,11 @@ empty_dir() {
 }
 
 finish() {
+	if [ -d "$WORK/vg" ] && [ -n "$(find "$WORK/vg" -type f -size +0)" ]; then
+		echo "# valgrind reports:"
+		grep -v 'unhandled amd64-linux syscall\|You may be able\|README_MISSING\|Nevertheless we\|valgrind.org/support' \
+			"$WORK"/vg/*.log | sed 's/^/# /'
+	fi
 	echo "$CHECKS checks, $FAILS failed"
 	[ "$FAILS" = 0 ]
 	exit $?
