@@ -14,6 +14,7 @@
 #include <linux/openat2.h>
 
 #include "detect.h"
+#include "detect_i.h"
 #include "errnames.h"
 
 /* Files are read through openat2(RESOLVE_IN_ROOT) so that a crafted root
@@ -28,7 +29,7 @@ struct droot {
  * older than 5.6 and for valgrind, which know no openat2: ".." stops at the
  * root and an absolute symlink target starts again from it.  Returns 0 with
  * a malloc'd path relative to the root ("." for the root itself), or -errno. */
-static int resolve_in_root(int rootfd, const char *abs, bool follow_last, char **out)
+int detect_resolve_in_root(int rootfd, const char *abs, bool follow_last, char **out)
 {
 	char *todo = strdup(abs), *done = strdup(""), target[PATH_MAX];
 	int links = 0, rc = 0;
@@ -146,7 +147,7 @@ static int root_openat(const struct droot *r, const char *abs, int flags)
 		return fd;
 	if (errno != ENOSYS)
 		return -errno;
-	rc = resolve_in_root(r->fd, abs, !(flags & O_NOFOLLOW), &resolved);
+	rc = detect_resolve_in_root(r->fd, abs, !(flags & O_NOFOLLOW), &resolved);
 	if (rc < 0)
 		return rc;
 	/* Every link is resolved already; following one now would mean the

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "detect.h"
+#include "detect_i.h"
 
 struct fixture {
 	char root[64];
@@ -540,6 +541,47 @@ static void test_kind_names_roundtrip(void **state)
 	assert_int_equal(container_kind_from_value("lxc-libvirt"), CONTAINER_LXC);
 }
 
+
+/* The fallback resolver used where openat2 is missing. */
+static void expect_resolve(struct fixture *f, const char *abs, bool follow,
+			   int want_rc, const char *want)
+{
+	char *out = NULL;
+	int dfd = open(f->root, O_PATH | O_DIRECTORY);
+	int rc;
+
+	assert_true(dfd >= 0);
+	rc = detect_resolve_in_root(dfd, abs, follow, &out);
+	close(dfd);
+	if (rc != want_rc)
+		fail_msg("%s: rc %d, want %d", abs, rc, want_rc);
+	if (want)
+		assert_string_equal(out, want);
+	free(out);
+}
+
+static void test_resolve_in_root_fallback(void **state)
+{
+	struct fixture *f = *state;
+
+	puts_(f, "data/c", "lxc\n");
+	link_(f, "run/systemd/container", "/data/c");
+	link_(f, "run/rel", "../data");
+	link_(f, "up", "../../../..");
+	link_(f, "loop", "loop");
+	expect_resolve(f, "/", true, 0, ".");
+	expect_resolve(f, "/data/c", true, 0, "data/c");
+	expect_resolve(f, "/run/systemd/container", true, 0, "data/c");
+	expect_resolve(f, "/run/systemd/container", false, 0, "run/systemd/container");
+	expect_resolve(f, "/run/rel/c", true, 0, "data/c");
+	/* ".." and links cannot climb above the root. */
+	expect_resolve(f, "/../../data/./c", true, 0, "data/c");
+	expect_resolve(f, "/up/data/c", true, 0, "data/c");
+	expect_resolve(f, "/missing/x", true, 0, "missing/x");
+	expect_resolve(f, "/loop", true, -ELOOP, NULL);
+	expect_resolve(f, "/data/c/x", true, -ENOTDIR, NULL);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -581,6 +623,7 @@ int main(void)
 		T(test_bad_override),
 		T(test_json),
 		T(test_kind_names_roundtrip),
+		T(test_resolve_in_root_fallback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
