@@ -1,7 +1,6 @@
 #include "strparse.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -91,16 +90,17 @@ static int read_decimal(const char *s, uint64_t *whole, uint64_t *frac, uint64_t
 	return n;
 }
 
+/* whole.frac (frac/div) times unit, exactly, in 128-bit integers: long
+ * double would do on x86 but not under valgrind or on ABIs where it is a
+ * plain double, and a parser must not change its answer with the machine. */
 static int scale(uint64_t whole, uint64_t frac, uint64_t div, uint64_t unit, uint64_t *out)
 {
-	long double fv;
+	unsigned __int128 v = (unsigned __int128)whole * unit;
 
-	if (unit != 0 && whole > UINT64_MAX / unit)
+	v += (unsigned __int128)frac * unit / div;
+	if (v > UINT64_MAX)
 		return fail(ERANGE);
-	fv = (long double)frac * (long double)unit / (long double)div;
-	if ((long double)(whole * unit) + fv > (long double)UINT64_MAX)
-		return fail(ERANGE);
-	*out = whole * unit + (uint64_t)fv;
+	*out = (uint64_t)v;
 	return 0;
 }
 
