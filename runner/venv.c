@@ -534,7 +534,20 @@ int venv_empty_dir(const char *dir, char *err, size_t errlen)
 /* Removes a whole tree (the old venv renamed aside). */
 static int remove_tree(const char *path, char *err, size_t errlen)
 {
-	int rc = venv_empty_dir(path, err, errlen);
+	struct stat sb;
+	int rc;
+
+	/* What was renamed aside may be a file or symlink that stood where
+	 * the venv directory belongs. */
+	if (lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		if (unlink(path) < 0) {
+			rc = -errno;
+			set_err(err, errlen, "unlink %s: %s", path, strerror(-rc));
+			return rc;
+		}
+		return 0;
+	}
+	rc = venv_empty_dir(path, err, errlen);
 
 	if (rc == 0 && rmdir(path) < 0) {
 		rc = -errno;
@@ -767,6 +780,20 @@ static int recreate(const struct venv_options *o, struct venv_status *st)
 		goto done;
 	}
 
+	if (!S_ISDIR(sb.st_mode)) {
+		/* A file or dangling link where the venv belongs is no venv:
+		 * nothing in it is worth keeping aside. */
+		if (unlink(o->dir) < 0) {
+			rc = -errno;
+			goto fail_path;
+		}
+		rc = build(o, &why);
+		if (rc < 0)
+			goto fail_build;
+		action = strdup("created (replaced a non-directory)");
+		goto done;
+	}
+
 	rc = recreate_aside(o, &why);
 	if (rc == 0) {
 		if (why ? asprintf(&action, "recreated (%s)", why) < 0 :
@@ -836,38 +863,94 @@ fail_build_rc:
 	}
 }
 
-int venv_recreate(const struct venv_options *o, struct venv_status *st)
+/* A copy of the options whose dir has no trailing slash: "venv/" would
+ * otherwise put the renamed-aside directory inside the venv itself. */
+static int normalized(const struct venv_options *o, struct venv_options *n,
+		      char **dir)
 {
-	memset(st, 0, sizeof(*st));
-	if (o->in_container)
-		return in_container_ensure(o, st);
-	if (!o->dir)
-		return -EINVAL;
-	return recreate(o, st);
+	size_t l;
+
+	*n = *o;
+	*dir = strdup(o->dir);
+	if (!*dir)
+		return -ENOMEM;
+	l = strlen(*dir);
+	while (l > 1 && (*dir)[l - 1] == '/')
+		(*dir)[--l] = '\0';
+	/* A symlink to a directory (a venv kept elsewhere) is worked on
+	 * where it points, so the link itself survives recreation. */
+	{
+		struct stat lsb, sb;
+
+		if (lstat(*dir, &lsb) == 0 && S_ISLNK(lsb.st_mode) &&
+		    stat(*dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			char *real = realpath(*dir, NULL);
+
+			if (!real) {
+				int e = errno;
+
+				free(*dir);
+				*dir = NULL;
+				return -e;
+			}
+			free(*dir);
+			*dir = real;
+		}
+	}
+	n->dir = *dir;
+	return 0;
 }
 
-int venv_ensure(const struct venv_options *o, struct venv_status *st)
+int venv_recreate(const struct venv_options *o, struct venv_status *st)
 {
-	struct venv_status cur;
+	struct venv_options n;
+	char *dir;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if (o->in_container)
 		return in_container_ensure(o, st);
-	if (!o->dir)
+	if (!o->dir || !*o->dir)
 		return -EINVAL;
-	rc = venv_status(o, &cur);
+	rc = normalized(o, &n, &dir);
 	if (rc < 0)
 		return rc;
+	rc = recreate(&n, st);
+	free(dir);
+	return rc;
+}
+
+int venv_ensure(const struct venv_options *o, struct venv_status *st)
+{
+	struct venv_status cur;
+	struct venv_options n;
+	char *dir;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (o->in_container)
+		return in_container_ensure(o, st);
+	if (!o->dir || !*o->dir)
+		return -EINVAL;
+	rc = normalized(o, &n, &dir);
+	if (rc < 0)
+		return rc;
+	rc = venv_status(&n, &cur);
+	if (rc < 0)
+		goto out;
 	if (cur.healthy) {
 		*st = cur;
 		st->action = strdup("none: already healthy");
-		return st->action ? 0 : -ENOMEM;
+		rc = st->action ? 0 : -ENOMEM;
+		goto out;
 	}
 	venv_status_free(&cur);
 	/* recreate() builds a missing venv directly and replaces a broken
 	 * one, busy directory or not. */
-	return recreate(o, st);
+	rc = recreate(&n, st);
+out:
+	free(dir);
+	return rc;
 }
 
 json_t *venv_status_to_json(const struct venv_status *st)

@@ -152,11 +152,47 @@ static void test_recreate_on_busy_mountpoint(void **state)
 	assert_parent_clean(f->base);
 }
 
+/* A venv dir given with a trailing slash that is a symlink to the real
+ * directory: rebuilt where the link points, the link kept.  A regular file
+ * where the venv belongs is replaced. */
+static void test_symlink_trailing_slash_and_file(void **state)
+{
+	struct fixture *f = *state;
+	struct venv_options o = { .python = PYTHON };
+	struct venv_status st;
+	char state_dir[128], real[128], slash[160], file[160];
+	struct stat sb;
+
+	snprintf(state_dir, sizeof(state_dir), "%s/state", f->base);
+	snprintf(real, sizeof(real), "%s/real-venv", f->base);
+	assert_int_equal(mkdir(state_dir, 0755), 0);
+	assert_int_equal(mkdir(real, 0755), 0);
+	assert_int_equal(symlink(real, f->venv), 0);
+	snprintf(slash, sizeof(slash), "%s/", f->venv);
+	o.dir = slash;
+	assert_int_equal(venv_ensure(&o, &st), 0);
+	assert_true(st.healthy);
+	assert_contains(st.python, "/real-venv/bin/python");
+	venv_status_free(&st);
+	assert_int_equal(lstat(f->venv, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	assert_parent_clean(f->base);
+
+	snprintf(file, sizeof(file), "%s/state/venv2", f->base);
+	fclose(fopen(file, "w"));
+	o.dir = file;
+	assert_int_equal(venv_ensure(&o, &st), 0);
+	assert_true(st.healthy);
+	assert_string_equal(st.action, "created (replaced a non-directory)");
+	venv_status_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_break_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate_on_busy_mountpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_trailing_slash_and_file, setup, teardown),
 	};
 	int rc;
 
