@@ -64,6 +64,10 @@ struct ff_rule {
 	unsigned set;           /* enum ff_field bits given so far */
 	uint64_t ops;
 	char *path;             /* pattern without leading/trailing slashes */
+	/* A literal suffix every matching path's last component must end with
+	 * ("*.py" gives ".py"): a cheap test that spares most glob matches of
+	 * rules the index cannot narrow down.  Empty when there is none. */
+	size_t tail_off, tail_len;
 	int error;
 	uint64_t delay_ns;
 	uint32_t mode_clear;
@@ -268,6 +272,29 @@ static int check_glob(const char *value, char *err, size_t errlen)
 	return 0;
 }
 
+/* Finds the literal suffix of the pattern's last component.  When that
+ * component is not "**" it must match the path's last component, so that
+ * component must end with the characters after the last wildcard.  A
+ * backslash anywhere gives up (no suffix), which is always safe. */
+static void set_tail(struct ff_rule *r)
+{
+	const char *p = r->path;
+	size_t n = strlen(p), start = n, len;
+
+	while (start > 0 && p[start - 1] != '/')
+		start--;
+	len = n - start;
+	r->tail_off = 0;
+	r->tail_len = 0;
+	if (len == 0 || (len == 2 && p[start] == '*' && p[start + 1] == '*') ||
+	    memchr(p + start, '\\', len) != NULL)
+		return;
+	while (n > start && p[n - 1] != '*' && p[n - 1] != '?' && p[n - 1] != ']')
+		n--;
+	r->tail_off = n;
+	r->tail_len = strlen(p) - n;
+}
+
 /* Stores the pattern in canonical form: no leading, trailing or doubled
  * slashes (the matcher ignores them anyway), so that ff_rule_format() shows
  * one spelling for each pattern. */
@@ -301,6 +328,7 @@ static int set_path(struct ff_rule *r, const char *value, char *err, size_t errl
 	}
 	free(r->path);
 	r->path = p;
+	set_tail(r);
 	return 0;
 }
 
@@ -1154,6 +1182,28 @@ static void cands_init(struct cands *c, const struct ff_snap *s, const char *pat
  * request, advancing its counters.  The k-th matching request draws the k-th
  * number of the rule's splitmix64 sequence, so a seeded rule makes the same
  * decisions for the same sequence of requests, whatever other rules do. */
+/* The last component of a path, for the suffix test. */
+struct last_comp {
+	const char *s;
+	size_t len;
+};
+
+static bool tail_ok(const struct ff_rule *r, const struct last_comp *lc)
+{
+	return r->tail_len == 0 ||
+	       (lc->len >= r->tail_len &&
+		memcmp(lc->s + lc->len - r->tail_len, r->path + r->tail_off, r->tail_len) == 0);
+}
+
+/* Whether the rule's glob matches path (or path2), suffix test first. */
+static bool rule_path_matches(const struct ff_rule *r, const char *path, const struct last_comp *lc,
+			      const char *path2, const struct last_comp *lc2)
+{
+	if (tail_ok(r, lc) && ff_glob_match(r->path, path))
+		return true;
+	return path2 != NULL && tail_ok(r, lc2) && ff_glob_match(r->path, path2);
+}
+
 static bool rule_fires(struct ff_rule *r)
 {
 	uint64_t k = atomic_fetch_add(&r->matched, 1) + 1;
@@ -1186,6 +1236,7 @@ bool ff_rules_eval(struct ff_rules *rs, uint64_t ops, const char *path, const ch
 {
 	const char *comm = NULL;
 	bool comm_fetched = false, fired = false;
+	struct last_comp lc, lc2 = { NULL, 0 };
 	struct ff_snap *s;
 	struct cands c;
 	uint32_t i;
@@ -1194,6 +1245,9 @@ bool ff_rules_eval(struct ff_rules *rs, uint64_t ops, const char *path, const ch
 		return false;
 	if (path == NULL)
 		path = "";
+	last_component(path, &lc.s, &lc.len);
+	if (path2 != NULL)
+		last_component(path2, &lc2.s, &lc2.len);
 	pthread_rwlock_rdlock(&rs->lock);
 	s = rs->cur;
 	cands_init(&c, s, path, path2);
@@ -1208,8 +1262,7 @@ bool ff_rules_eval(struct ff_rules *rs, uint64_t ops, const char *path, const ch
 			continue;
 		if ((r->set & F_GID) && caller->gid != r->gid)
 			continue;
-		if (!ff_glob_match(r->path, path) &&
-		    (path2 == NULL || !ff_glob_match(r->path, path2)))
+		if (!rule_path_matches(r, path, &lc, path2, &lc2))
 			continue;
 		if (r->set & F_COMM) {
 			/* Fetched at most once per request, and only now that
@@ -1237,17 +1290,19 @@ bool ff_rules_eval(struct ff_rules *rs, uint64_t ops, const char *path, const ch
 bool ff_rules_path_matched(struct ff_rules *rs, const char *path)
 {
 	bool hit = false;
+	struct last_comp lc;
 	struct ff_snap *s;
 	struct cands c;
 	uint32_t i;
 
 	if (path == NULL)
 		path = "";
+	last_component(path, &lc.s, &lc.len);
 	pthread_rwlock_rdlock(&rs->lock);
 	s = rs->cur;
 	cands_init(&c, s, path, NULL);
 	while (!hit && cands_next(&c, &i))
-		hit = ff_glob_match(s->rules[i]->path, path);
+		hit = rule_path_matches(s->rules[i], path, &lc, NULL, NULL);
 	pthread_rwlock_unlock(&rs->lock);
 	return hit;
 }

@@ -631,9 +631,10 @@ static void test_verdict_fields(void **state)
  * every rule in order over random patterns and paths. */
 static void test_index_matches_linear_scan(void **state)
 {
-	static const char *const comps[] = { "a", "b", "venv", "*", "**", "?", "x*", "[ab]", "" };
-	static const char *const pcomps[] = { "a", "b", "venv", "x1", "c" };
-	enum { NRULES = 60, NPATHS = 400 };
+	static const char *const comps[] = { "a", "b", "venv", "*", "**", "?", "x*", "[ab]", "",
+					     "*b", "a*b", "*[ab]b", "?b", "\\*b", "*.py" };
+	static const char *const pcomps[] = { "a", "b", "venv", "x1", "c", "ab", "xb", "*b", "x.py" };
+	enum { NRULES = 80, NPATHS = 2000 };
 	char pats[NRULES][64];
 	uint64_t rnd = 12345;
 	struct ff_rules *rs = ff_rules_new();
