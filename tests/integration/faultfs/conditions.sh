@@ -69,4 +69,18 @@ ff_check "prob=0.5: both outcomes occur in 50 calls" yes "$([[ $p1 == *X* && $p1
 ff_check "prob=0.5: roughly half fail (10..40 of 50)" yes "$(n=$(tr -cd X <<<"$p1" | wc -c); [ "$n" -ge 10 ] && [ "$n" -le 40 ] && echo yes || echo "no: $n")"
 ff_check "every stat reached the daemon: fired equals the failures seen" "$(tr -cd X <<<"$p1" | wc -c)" "$f1"
 ff_check "seed=43 gives a different pattern than seed=42" yes "$([ "$p1" != "$p3" ] && echo yes || echo "no: same $p3")"
+
+# Effects next to error=: delay= holds the call, and only matching calls.
+ff_mount "$B" "$M" --rule 'op=read,path=u,comm=cat,delay=400ms'
+TIMED='
+import subprocess, sys, time
+t = time.monotonic()
+r = subprocess.run(sys.argv[1:], capture_output=True)
+ms = (time.monotonic() - t) * 1000
+print(r.returncode, r.stdout.decode().strip(), "slow" if ms >= 390 else "fast")'
+cd "$M"
+ff_expect "delay=400ms: cat u succeeds but takes >= 400 ms" out='0 u-data slow' -- "$PY" -c "$TIMED" cat u
+ff_expect "delay=400ms: head u (comm head) is not delayed" outhas='0 u-data' -- "$PY" -c "$TIMED" head u
+cd /
+ff_umount "$M"
 ff_end

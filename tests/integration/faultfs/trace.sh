@@ -72,7 +72,7 @@ ctl_trace=$RUN_OUT
 ff_expect "ctl trace: 4 valid JSON lines with op, path, pid, uid, gid, comm, rule, result" out=ok -- \
 	bash -c 'printf "%s\n" "$1" | "$2" "$3" "$4"' _ "$ctl_trace" "$PY" "$WORK/check.py" "$want"
 # The file is written by the daemon; give it a bounded moment to flush.
-for ((i = 0; i < 500; i++)); do
+for ((i = 0; i < FF_WAIT * 100; i++)); do
 	[ "$(wc -l <"$T")" -ge 4 ] && break
 	sleep 0.01
 done
