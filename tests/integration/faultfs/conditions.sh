@@ -71,7 +71,7 @@ ff_check "every stat reached the daemon: fired equals the failures seen" "$(tr -
 ff_check "seed=43 gives a different pattern than seed=42" yes "$([ "$p1" != "$p3" ] && echo yes || echo "no: same $p3")"
 
 # Effects next to error=: delay= holds the call, and only matching calls.
-ff_mount "$B" "$M" --rule 'op=read,path=u,comm=cat,delay=400ms'
+ff_mount "$B" "$M" --rule 'op=read,path=u,comm=cat,delay=400ms' --rule 'op=read,path=c,short=3'
 TIMED='
 import subprocess, sys, time
 t = time.monotonic()
@@ -81,6 +81,8 @@ print(r.returncode, r.stdout.decode().strip(), "slow" if ms >= 390 else "fast")'
 cd "$M"
 ff_expect "delay=400ms: cat u succeeds but takes >= 400 ms" out='0 u-data slow' -- "$PY" -c "$TIMED" cat u
 ff_expect "delay=400ms: head u (comm head) is not delayed" outhas='0 u-data' -- "$PY" -c "$TIMED" head u
+ff_expect "short=3: one read(2) returns at most 3 bytes" out="b'c-d'" -- "$PY" -c 'import os; print(os.read(os.open("c", os.O_RDONLY), 100))'
+ff_expect "short=3: a reading loop still gets the whole file" out=c-data -- cat c
 cd /
 ff_umount "$M"
 ff_end

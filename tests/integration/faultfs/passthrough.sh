@@ -208,6 +208,38 @@ ff_expect "fsync and fdatasync of a file and a dir" rc=0 -- "$PY" -c '
 import os
 fd = os.open("rb", os.O_RDONLY); os.fsync(fd); os.fdatasync(fd); os.close(fd)
 fd = os.open(".", os.O_RDONLY); os.fsync(fd); os.close(fd)'
+
+# --- SQLite in WAL mode (shared-memory mmap of the -shm file), mmap writes
+ff_expect "SQLite WAL database: create, insert 1000 rows, read back" out='wal 1000' -- "$PY" -c '
+import sqlite3
+c = sqlite3.connect("jobs.sqlite")
+mode = c.execute("pragma journal_mode=wal").fetchone()[0]
+c.execute("create table t(a)")
+c.executemany("insert into t values(?)", [(i,) for i in range(1000)])
+c.commit()
+c2 = sqlite3.connect("jobs.sqlite")
+print(mode, c2.execute("select count(*) from t").fetchone()[0])'
+ff_expect "SQLite integrity_check" out=ok -- "$PY" -c 'import sqlite3; print(sqlite3.connect("jobs.sqlite").execute("pragma integrity_check").fetchone()[0])'
+ff_expect "MAP_SHARED writes reach the file (and the backing file)" out="hello hello" -- bash -c "$PY -c '
+import mmap
+with open(\"mm\", \"wb\") as f:
+    f.write(bytes(8192))
+with open(\"mm\", \"r+b\") as f:
+    m = mmap.mmap(f.fileno(), 8192)
+    m[100:105] = b\"hello\"
+    m.flush(); m.close()
+' && echo \$(dd if=mm bs=1 skip=100 count=5 status=none) \$(dd if='$B/mm' bs=1 skip=100 count=5 status=none)"
+
+# --- a large directory
+ff_true "create 2000 files" "$PY" -c '
+import os
+os.mkdir("many")
+for i in range(2000):
+    open("many/f%04d" % i, "w").close()'
+ff_expect "readdir of 2000 entries: ls | wc -l" out=2000 -- bash -c 'ls many | wc -l'
+ff_check "readdir of 2000 entries: names equal the backing dir's" "$(ls "$B/many" | md5sum)" "$(ls many | md5sum)"
+ff_expect "find sees every entry once" out=2000 -- bash -c 'find many -type f | sort -u | wc -l'
+ff_expect "rm -rf of 2000 files: gone in the backing dir" rc=0 out=gone -- bash -c "rm -rf many && { test -e '$B/many' || echo gone; }"
 cd /
 ff_umount "$M"
 ff_end

@@ -62,6 +62,13 @@ ff_expect "with the group: can create in it, file owned by 65534 (gid from prima
 ff_expect "with primary group $GRP: can read the group file" out=grp -- setpriv --reuid=65534 --regid=$GRP --clear-groups cat grpfile
 ff_expect "a created file's gid follows the caller's primary group" out=65534:$GRP -- \
 	setpriv --reuid=65534 --regid=$GRP --clear-groups bash -c "touch open/pg && stat -c %u:%g '$B/open/pg'"
+
+# setgid directory: new files take the directory's group, new dirs keep the bit.
+mkdir -p "$B/sgid"; chown 0:$GRP "$B/sgid"; chmod 2777 "$B/sgid"
+ff_expect "setgid dir: nobody's new file gets the dir's group" out=65534:$GRP -- \
+	"${N[@]}" bash -c "touch sgid/f && stat -c %u:%g '$B/sgid/f'"
+ff_expect "setgid dir: nobody's new dir gets the group and the setgid bit" out="65534:$GRP 2755" -- \
+	"${N[@]}" bash -c "mkdir sgid/d && stat -c '%u:%g %a' '$B/sgid/d'"
 cd /
 ff_umount "$M"
 ff_end

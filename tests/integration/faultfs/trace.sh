@@ -109,6 +109,18 @@ ff_expect "the follower is still running (it follows)" rc=0 -- ff_proc_alive "$f
 ff_umount "$M"
 ff_expect "the follower ends when the daemon goes away" rc=0 -- ff_wait_gone "$follower" "$FF_WAIT"
 
+# Paths that need JSON escaping come out intact.
+ff_mount "$B" "$M" --rule 'op=read,path=odd*,error=EIO'
+odd=$'odd "q" \\b\tt \xc3\xbc \x01'
+printf 'x\n' >"$B/$odd"
+ff_expect "a fault on a file with quotes, backslash, tab, UTF-8 and a control char" rc=1 -- cat "$M/$odd"
+ff_run "$FAULTFS" ctl "$M" trace
+ff_expect "its trace line is valid JSON and the path round-trips" out=same -- "$PY" -c '
+import json, os, sys
+r = json.loads(sys.argv[1].splitlines()[-1])
+print("same" if os.fsencode(r["path"]) == os.fsencode(sys.argv[2]) else "differ: %r vs %r" % (r["path"], sys.argv[2]))' "$RUN_OUT" "$odd"
+ff_umount "$M"
+
 # --trace-all logs untouched operations as well.
 ff_mount "$B" "$M" --trace-all --trace "$WORK/all.jsonl"
 ff_expect "trace-all: cat g works" rc=0 out=world -- sh -c "cd '$M' && echo \$\$ > '$WORK/pid6' && exec cat g"
