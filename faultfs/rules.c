@@ -1316,7 +1316,14 @@ int ff_rules_snapshot(struct ff_rules *rs, struct ff_rule_info **out)
 	pthread_rwlock_rdlock(&rs->lock);
 	s = rs->cur;
 	n = (int)s->n;
-	info = calloc(n ? (size_t)n : 1, sizeof(*info));
+	/* No rules, no array: callers that free only what they were given
+	 * a count for must not leak. */
+	if (n == 0) {
+		pthread_rwlock_unlock(&rs->lock);
+		*out = NULL;
+		return 0;
+	}
+	info = calloc((size_t)n, sizeof(*info));
 	if (info == NULL)
 		goto out_fail;
 	for (int i = 0; i < n; i++) {

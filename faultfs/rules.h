@@ -205,7 +205,8 @@ struct ff_rule_info {
 };
 
 /* Fills a newly allocated array with one entry per rule, in table order.
- * Returns the count, or -1 on allocation failure. */
+ * Returns the count, or -1 on allocation failure.  With no rules it returns
+ * 0 and sets *out to NULL, allocating nothing. */
 int ff_rules_snapshot(struct ff_rules *rs, struct ff_rule_info **out);
 void ff_rules_info_free(struct ff_rule_info *info, int n);
 
