@@ -81,39 +81,59 @@ ff_is_mounted() {
 	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
 }
 
+# Deadlines for bounded polls, in microseconds of the wall clock.
+ff_now_us() { local t=${EPOCHREALTIME/./}; printf '%s' "$t"; }
+ff_deadline() { echo $(($(ff_now_us) + $1 * 1000000)); }   # SECS -> deadline
+ff_before() { [ "$(ff_now_us)" -lt "$1" ]; }
+
 # ff_proc_alive PID: true while PID runs (a zombie waiting for us counts as gone).
 ff_proc_alive() {
 	local st
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	st=${st:0:1}
 	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
 # ff_wait_gone PID SECS: poll until PID has exited; false on timeout.
 ff_wait_gone() {
-	local pid=$1 i n=$(($2 * 50))
-	for ((i = 0; i < n; i++)); do
-		ff_proc_alive "$pid" || return 0
-		sleep 0.02
+	local pid=$1 end
+	end=$(ff_deadline "$2")
+	while ff_proc_alive "$pid"; do
+		ff_before "$end" || return 1
+		sleep 0.01
 	done
-	return 1
+	return 0
 }
 
 # ff_wait_unmounted MNT SECS
 ff_wait_unmounted() {
-	local i n=$(($2 * 50))
-	for ((i = 0; i < n; i++)); do
-		ff_is_mounted "$1" || return 0
-		sleep 0.02
+	local end
+	end=$(ff_deadline "$2")
+	while ff_is_mounted "$1"; do
+		ff_before "$end" || return 1
+		sleep 0.01
 	done
-	return 1
+	return 0
+}
+
+# ff_wait_for SECS CMD...: poll until CMD succeeds; false on timeout.
+ff_wait_for() {
+	local end
+	end=$(ff_deadline "$1")
+	shift
+	until "$@"; do
+		ff_before "$end" || return 1
+		sleep 0.01
+	done
+	return 0
 }
 
 # ff_mount BACKING MNT [options...]: starts the daemon (in the foreground, as
 # a background job) and returns once MNT is in /proc/self/mounts.  Sets
 # FF_LAST_PID.  Fails the test (and returns 1) if the daemon exits first.
 ff_mount() {
-	local backing=$1 mnt=$2 pid i n log
+	local backing=$1 mnt=$2 pid end log
 	shift 2
 	mkdir -p "$backing" "$mnt"
 	FF_NMOUNT=$((FF_NMOUNT + 1))
@@ -130,8 +150,8 @@ ff_mount() {
 	FF_ARGS[$mnt]=$(printf '%q ' "$backing" "$mnt" "$@")
 	[[ " ${FF_MOUNTS[*]} " == *" $mnt "* ]] || FF_MOUNTS+=("$mnt")
 	FF_LAST_PID=$pid
-	n=$((FF_WAIT * 100))
-	for ((i = 0; i < n; i++)); do
+	end=$(ff_deadline "$FF_WAIT")
+	while ff_before "$end"; do
 		if ff_is_mounted "$mnt"; then
 			# Make sure the wrapper really is in charge of the daemon.
 			if [[ ${FAULTFS_WRAPPER:-} == *valgrind* ]] &&
@@ -161,7 +181,8 @@ ff_reap() {
 	pid=${FF_PID[$mnt]:-}
 	[ -n "$pid" ] || return 0
 	if ! ff_wait_gone "$pid" "$FF_WAIT"; then
-		ff_fail "daemon of $mnt exits after unmount" "exit within ${FF_WAIT}s" "pid $pid still running; killing it"
+		ff_fail "daemon of $mnt exits after unmount" "exit within ${FF_WAIT}s" \
+			"pid $pid still running ($(ff_is_mounted "$mnt" && echo "still mounted" || echo "not mounted")); processes using the mount:$(ff_holders "$mnt"); killing it"
 		kill -TERM "$pid" 2>/dev/null
 		ff_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
 	fi
@@ -184,11 +205,27 @@ $([ -n "$vlog" ] && [ -s "$vlog" ] && { echo "valgrind log $vlog:"; cat "$vlog";
 	return 0
 }
 
+# ff_holders MNT: the processes with a cwd, root, exe, open file or mapping
+# under MNT (for messages about a busy mount).
+ff_holders() {
+	local mnt=$1 p l found=""
+	for p in /proc/[0-9]*; do
+		for l in "$p/cwd" "$p/root" "$p/exe" "$p"/fd/*; do
+			case $(readlink "$l" 2>/dev/null) in
+			"$mnt" | "$mnt"/*) found+=" ${p#/proc/}($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-80))"; break ;;
+			esac
+		done
+		grep -qF " $mnt/" "$p/maps" 2>/dev/null && [[ $found != *" ${p#/proc/}("* ]] &&
+			found+=" ${p#/proc/}[maps]($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-80))"
+	done
+	printf '%s' "${found:- none found}"
+}
+
 # ff_umount MNT: fusermount3 -u, then the daemon must exit 0.
 ff_umount() {
 	local mnt=$1 out
 	if ! out=$(fusermount3 -u "$mnt" 2>&1); then
-		ff_fail "fusermount3 -u $mnt" "exit 0" "$out"
+		ff_fail "fusermount3 -u $mnt" "exit 0" "$out; processes using it:$(ff_holders "$mnt")"
 		fusermount3 -uz "$mnt" 2>/dev/null
 	fi
 	ff_reap "$mnt"
@@ -338,7 +375,7 @@ ff_write_repro() {
 # --- end ----------------------------------------------------------------------
 
 ff_cleanup() {
-	local m pid i left
+	local m pid i left out
 	cd /
 	for pid in "${FF_BGPIDS[@]}"; do
 		if ff_proc_alive "$pid"; then
@@ -350,8 +387,10 @@ ff_cleanup() {
 	FF_BGPIDS=()
 	for ((i = ${#FF_MOUNTS[@]} - 1; i >= 0; i--)); do
 		m=${FF_MOUNTS[$i]}
-		if ff_is_mounted "$m"; then
-			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
+		if ff_is_mounted "$m" && ! out=$(fusermount3 -u "$m" 2>&1); then
+			ff_log "note: fusermount3 -u $m: $out; processes using it: $(ff_holders "$m")"
+			ff_log "note: unmounting lazily (-uz); the daemon lives until they let go"
+			fusermount3 -uz "$m" 2>/dev/null
 		fi
 		pid=${FF_PID[$m]:-}
 		[ -n "$pid" ] && ff_reap "$m"
@@ -379,7 +418,7 @@ ff_on_exit() {
 	ff_cleanup
 	if [ "$FF_FAILS" -gt 0 ] || [ "$rc" != 0 ]; then
 		[ "$FF_FAILS" -gt 0 ] || ff_log "FAIL: the test script stopped with status $rc"
-		ff_log "# $FF_NAME: $FF_FAILS of $FF_CHECKS checks failed; work dir kept: $WORK"
+		ff_log "# $FF_NAME: $FF_FAILS failure(s), $FF_CHECKS checks run; work dir kept: $WORK"
 		[ -s "$WORK/repro.sh" ] && ff_log "# repro: $WORK/repro.sh (also $FF_REPRO_LOG)"
 		exit 1
 	fi

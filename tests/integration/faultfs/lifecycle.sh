@@ -24,10 +24,9 @@ ff_mount "$B" "$M"
 pid=$FF_LAST_PID
 ff_bg bash -c "cd '$M' && exec 3<f && exec sleep 600"
 sitter=$FF_LAST_BG
-for ((i = 0; i < FF_WAIT * 100; i++)); do
-	[ "$(readlink "/proc/$sitter/cwd" 2>/dev/null)" = "$M" ] && [ "$(readlink "/proc/$sitter/exe")" = "$(readlink -f "$(command -v sleep)")" ] && break
-	sleep 0.01
-done
+sleep_exe=$(readlink -f "$(command -v sleep)")
+sitting() { [ "$(readlink "/proc/$sitter/cwd" 2>/dev/null)" = "$M" ] && [ "$(readlink "/proc/$sitter/exe")" = "$sleep_exe" ]; }
+ff_wait_for "$FF_WAIT" sitting
 ff_expect "busy mount: a process has its cwd in it" out="$M" -- readlink "/proc/$sitter/cwd"
 kill -TERM "$pid"
 ff_expect "busy mount: SIGTERM still takes the mount away" rc=0 -- ff_wait_unmounted "$M" "$FF_WAIT"

@@ -67,15 +67,13 @@ want=$(printf '[{"op":"read","path":"f","pid":%d,"uid":0,"gid":0,"comm":"cat","r
 {"op":"open","path":"sub/f2","pid":%d,"uid":0,"comm":"cat","rule":3,"result":"EPERM"}]' \
 	"$(cat "$WORK/pid1")" "$(cat "$WORK/pub/pid2")" "$(cat "$WORK/pid3")" "$(cat "$WORK/pid4")")
 cd /
+has_lines() { [ "$(wc -l <"$1")" -ge "$2" ]; }   # FILE N
 ff_run "$FAULTFS" ctl "$M" trace
 ctl_trace=$RUN_OUT
 ff_expect "ctl trace: 4 valid JSON lines with op, path, pid, uid, gid, comm, rule, result" out=ok -- \
 	bash -c 'printf "%s\n" "$1" | "$2" "$3" "$4"' _ "$ctl_trace" "$PY" "$WORK/check.py" "$want"
 # The file is written by the daemon; give it a bounded moment to flush.
-for ((i = 0; i < FF_WAIT * 100; i++)); do
-	[ "$(wc -l <"$T")" -ge 4 ] && break
-	sleep 0.01
-done
+ff_wait_for "$FF_WAIT" has_lines "$T" 4
 ff_check "--trace FILE holds the same lines as ctl trace" "$ctl_trace" "$(cat "$T")"
 
 ff_run "$FAULTFS" ctl "$M" stats --json
@@ -89,16 +87,10 @@ ff_expect "ctl stats (human) shows rule lines" rc=0 outhas=$'rule 1\tmatched' --
 # --follow: prints what is there, then streams new faults.
 ff_bg "$FAULTFS" ctl "$M" trace --follow >"$WORK/follow.out"
 follower=$FF_LAST_BG
-for ((i = 0; i < FF_WAIT * 100; i++)); do
-	[ "$(wc -l <"$WORK/follow.out")" -ge 4 ] && break
-	sleep 0.01
-done
+ff_wait_for "$FF_WAIT" has_lines "$WORK/follow.out" 4
 ff_expect "trace --follow first prints the 4 past lines" out=4 -- bash -c "wc -l < '$WORK/follow.out'"
 ff_expect "fault 5 while following: cat f" rc=1 -- sh -c "cd '$M' && echo \$\$ > '$WORK/pid5' && exec cat f"
-for ((i = 0; i < FF_WAIT * 100; i++)); do
-	[ "$(wc -l <"$WORK/follow.out")" -ge 5 ] && break
-	sleep 0.01
-done
+ff_wait_for "$FF_WAIT" has_lines "$WORK/follow.out" 5
 ff_expect "trace --follow streamed fault 5 (pid, op, result)" out="read f $(cat "$WORK/pid5") EIO" -- \
 	"$PY" -c '
 import json, sys
