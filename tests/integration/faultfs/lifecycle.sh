@@ -33,6 +33,18 @@ ff_expect "busy mount: SIGTERM still takes the mount away" rc=0 -- ff_wait_unmou
 ff_reap "$M" 0 && ff_check "busy mount: the daemon exits 0" 0 "$FF_LAST_RC"
 kill "$sitter"; wait "$sitter" 2>/dev/null
 
+# SIGTERM while a call sits in a delay= rule: clean exit, bounded.
+ff_mount "$B" "$M" --rule 'op=read,path=f,delay=2s'
+pid=$FF_LAST_PID
+ff_bg cat "$M/f" >/dev/null 2>&1
+reader=$FF_LAST_BG
+in_delay() { "$FAULTFS" ctl "$M" stats --json | "$PY" -c 'import json,sys; sys.exit(json.load(sys.stdin)["rules"][0]["matched"] < 1)'; }
+ff_expect "delayed call: the reader is inside the delay" rc=0 -- ff_wait_for "$FF_WAIT" in_delay
+kill -TERM "$pid"
+ff_expect "delayed call: SIGTERM takes the mount away" rc=0 -- ff_wait_unmounted "$M" "$FF_WAIT"
+ff_reap "$M" 0 && ff_check "delayed call: the daemon exits 0" 0 "$FF_LAST_RC"
+ff_expect "delayed call: the reader ends too" rc=0 -- ff_wait_gone "$reader" "$FF_WAIT"
+
 # fusermount3 -u from outside.
 ff_mount "$B" "$M"
 ff_expect "fusermount3 -u from outside" rc=0 -- fusermount3 -u "$M"

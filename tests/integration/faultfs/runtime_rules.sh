@@ -69,6 +69,20 @@ rm_rule "$RID"
 ff_expect "right after remove: stat shows 755" out=755 -- stat -c %a m.sh
 ff_expect "right after remove: exec works" rc=0 out=ran -- bash -c ./m.sh
 
+# readdir rule on a just-listed directory, mode_clear on a just-listed
+# (readdirplus) directory
+mkdir -p "$B/d" && echo x >"$B/d/f" && chmod 755 "$B/d/f"
+ff_expect "ls d works" out=f -- ls d
+add 'op=readdir,path=d,error=EIO'
+ff_expect "right after add op=readdir: ls d fails" rc=2 err='Input/output error' -- ls d
+rm_rule "$RID"
+ff_expect "right after remove: ls d works" out=f -- ls d
+ff_expect "ls -l d shows x bits" outhas='-rwxr-xr-x' -- ls -l d
+add 'op=lookup|getattr|readdir,path=d/*,mode_clear=0111'
+ff_expect "right after add mode_clear: ls -l d shows none" outhas='-rw-r--r--' -- ls -l d
+rm_rule "$RID"
+ff_expect "right after remove: ls -l d shows them again" outhas='-rwxr-xr-x' -- ls -l d
+
 # exec rule on a just-exec'd script
 ff_expect "s.sh runs" rc=0 out=ran -- bash -c ./s.sh
 add 'op=exec,path=s.sh,error=EACCES'
