@@ -287,8 +287,9 @@ ff_expect() {
 		printf 'ok   %s\n' "$desc"
 		return 0
 	fi
-	local IFS='; '
-	ff_fail "$desc" "${want[*]}" "${got[*]} (stdout '$RUN_OUT', stderr '$RUN_ERR')" cmd
+	local w g
+	w=$(printf '%s; ' "${want[@]}") g=$(printf '%s; ' "${got[@]}")
+	ff_fail "$desc" "${w%; }" "${g%; } (stdout '$RUN_OUT', stderr '$RUN_ERR')" cmd
 	return 1
 }
 
