@@ -78,6 +78,8 @@ struct ff_inval {
 /* Snapshot of every known inode with its parent and name, for invalidating
  * the kernel's caches outside the table lock.  Returns the count or -1. */
 ssize_t ff_itable_snapshot(struct ff_itable *t, struct ff_inval **out);
+/* The same, for the known entries of one directory only. */
+ssize_t ff_itable_snapshot_children(struct ff_itable *t, struct ff_inode *dir, struct ff_inval **out);
 
 /* ------------------------------------------------------------------ callers */
 
@@ -162,6 +164,9 @@ extern const struct fuse_lowlevel_ops ff_ops;
  * changed; called after each rule change, before the change is reported
  * done.  Returns the number of inodes swept. */
 size_t ff_fs_invalidate(struct ff_fs *fs);
+/* Drops the kernel's cached entries for the known children of dir.  Never
+ * call it while a request on dir is unanswered: the kernel holds its lock. */
+void ff_fs_invalidate_children(struct ff_fs *fs, struct ff_inode *dir);
 
 /* The extended attribute on the mount root through which `faultfs ctl` finds
  * the control socket of a mounted instance from the mountpoint alone. */

@@ -225,6 +225,23 @@ static void ff_init(void *userdata, struct fuse_conn_info *conn)
 
 /* ------------------------------------------------------------------ lookup and attributes */
 
+/* Without default_permissions the kernel checks no search permission when
+ * it walks a path through cached entries, so a name cached for root inside
+ * a 0700 directory would let any user reach it.  Entries in a directory
+ * that some class of user may not search are therefore never cached: every
+ * walk through it sends a lookup, which runs as the caller.  Elsewhere the
+ * search check would pass for everyone, and caching is safe. */
+static bool restricted_dir(struct ff_fs *fs, struct ff_inode *dir)
+{
+	struct stat st;
+
+	if (!fs->impersonate)
+		return false;
+	if (fstatat(dir->fd, "", &st, AT_EMPTY_PATH) < 0)
+		return true;
+	return (st.st_mode & 0111) != 0111;
+}
+
 /* Opens name in parent as an O_PATH descriptor, registers it and fills e. */
 static int do_lookup(struct op *o, struct ff_inode *parent, const char *name, struct fuse_entry_param *e)
 {
@@ -253,7 +270,7 @@ static int do_lookup(struct op *o, struct ff_inode *parent, const char *name, st
 	apply_mode(o, &st);
 	e->ino = ff_ino_id(&o->fs->itable, in);
 	e->attr = st;
-	e->attr_timeout = cache_timeout(o);
+	e->attr_timeout = restricted_dir(o->fs, parent) ? 0.0 : cache_timeout(o);
 	e->entry_timeout = e->attr_timeout;
 	return 0;
 }
@@ -413,10 +430,16 @@ static void ff_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		err = do_setattr(&o.fs->itable, in, attr, valid, fi);
 		ff_caller_restore(&id);
 	}
-	if (err != 0)
+	if (err != 0) {
 		reply_err(&o, req, err);
-	else
-		reply_attr(&o, req, in);
+		return;
+	}
+	reply_attr(&o, req, in);
+	/* A directory that just lost search bits must not keep serving cached
+	 * children to users who may no longer reach them.  Only after the
+	 * reply: the kernel holds the directory's lock until then. */
+	if ((valid & FUSE_SET_ATTR_MODE) && S_ISDIR(in->type) && o.fs->impersonate)
+		ff_fs_invalidate_children(o.fs, in);
 }
 
 static void ff_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1012,30 +1035,18 @@ static void ff_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 
 /* xattrs go through /proc/self/fd, which follows to the object itself; a
  * symlink's own xattrs cannot be reached that way without races. */
-static void ff_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* getxattr (name given) and listxattr (name NULL): with size 0 the caller
+ * asks how big the answer is, otherwise for the answer itself. */
+static void xattr_read(fuse_req_t req, struct ff_inode *in, const char *name, size_t size)
 {
-	struct ff_fs *fs = fs_of(req);
 	struct op o;
-	struct ff_inode *in = ff_ino(&fs->itable, ino);
 	struct ff_identity id;
 	char procname[64];
 	char *value = NULL;
 	ssize_t n = 0;
-	int err;
+	int err = begin(&o, req, name != NULL ? "getxattr" : "listxattr",
+	                name != NULL ? FF_OP_GETXATTR : FF_OP_LISTXATTR, in, NULL);
 
-	if (ino == FUSE_ROOT_ID && strcmp(name, FF_CTL_XATTR) == 0) {
-		/* Checked before the rules: no rule may cut off control. */
-		size_t len = strlen(fs->ctl_name);
-
-		if (size == 0)
-			fuse_reply_xattr(req, len);
-		else if (size < len)
-			fuse_reply_err(req, ERANGE);
-		else
-			fuse_reply_buf(req, fs->ctl_name, len);
-		return;
-	}
-	err = begin(&o, req, "getxattr", FF_OP_GETXATTR, in, NULL);
 	if (err == 0 && S_ISLNK(in->type))
 		err = ENOTSUP;
 	if (err == 0 && size != 0 && (value = malloc(size)) == NULL)
@@ -1044,7 +1055,7 @@ static void ff_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		err = -ff_caller_assume(&o.rc, &id);
 	if (err == 0) {
 		proc_path(procname, sizeof(procname), in->fd);
-		n = getxattr(procname, name, value, size);
+		n = name != NULL ? getxattr(procname, name, value, size) : listxattr(procname, value, size);
 		if (n < 0)
 			err = errno;
 		ff_caller_restore(&id);
@@ -1061,39 +1072,28 @@ static void ff_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	free(value);
 }
 
+static void ff_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct ff_fs *fs = fs_of(req);
+
+	if (ino == FUSE_ROOT_ID && strcmp(name, FF_CTL_XATTR) == 0) {
+		/* Checked before the rules: no rule may cut off control. */
+		size_t len = strlen(fs->ctl_name);
+
+		if (size == 0)
+			fuse_reply_xattr(req, len);
+		else if (size < len)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, fs->ctl_name, len);
+		return;
+	}
+	xattr_read(req, ff_ino(&fs->itable, ino), name, size);
+}
+
 static void ff_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct op o;
-	struct ff_inode *in = ff_ino(&fs_of(req)->itable, ino);
-	struct ff_identity id;
-	char procname[64];
-	char *value = NULL;
-	ssize_t n = 0;
-	int err = begin(&o, req, "listxattr", FF_OP_LISTXATTR, in, NULL);
-
-	if (err == 0 && S_ISLNK(in->type))
-		err = ENOTSUP;
-	if (err == 0 && size != 0 && (value = malloc(size)) == NULL)
-		err = ENOMEM;
-	if (err == 0)
-		err = -ff_caller_assume(&o.rc, &id);
-	if (err == 0) {
-		proc_path(procname, sizeof(procname), in->fd);
-		n = listxattr(procname, value, size);
-		if (n < 0)
-			err = errno;
-		ff_caller_restore(&id);
-	}
-	if (err != 0) {
-		reply_err(&o, req, err);
-	} else {
-		finish(&o, 0);
-		if (size == 0)
-			fuse_reply_xattr(req, (size_t)n);
-		else
-			fuse_reply_buf(req, value, (size_t)n);
-	}
-	free(value);
+	xattr_read(req, ff_ino(&fs_of(req)->itable, ino), NULL, size);
 }
 
 static void ff_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -1162,6 +1162,19 @@ size_t ff_fs_invalidate(struct ff_fs *fs)
 	free(v);
 	atomic_fetch_add_explicit(&fs->stats.invalidations, 1, memory_order_relaxed);
 	return (size_t)n;
+}
+
+void ff_fs_invalidate_children(struct ff_fs *fs, struct ff_inode *dir)
+{
+	struct ff_inval *v;
+	ssize_t n = ff_itable_snapshot_children(&fs->itable, dir, &v);
+
+	for (ssize_t i = 0; i < n; i++) {
+		fuse_lowlevel_notify_inval_entry(fs->se, v[i].parent, v[i].name, strlen(v[i].name));
+		free(v[i].name);
+	}
+	if (n >= 0)
+		free(v);
 }
 
 const struct fuse_lowlevel_ops ff_ops = {

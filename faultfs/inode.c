@@ -292,27 +292,47 @@ int ff_itable_parent(struct ff_itable *t, struct ff_inode *in, char *name, size_
 	return fd;
 }
 
-ssize_t ff_itable_snapshot(struct ff_itable *t, struct ff_inval **out)
+/* Fills *out with the root (when dir is NULL) and every inode whose parent
+ * is dir, or every inode when all is set; lock held by the caller. */
+static ssize_t snapshot(struct ff_itable *t, struct ff_inode *dir, bool all, struct ff_inval **out)
 {
-	struct ff_inval *v;
+	struct ff_inval *v = calloc(t->count + 1, sizeof(*v));
 	size_t n = 0;
 
-	pthread_mutex_lock(&t->lock);
-	v = calloc(t->count + 1, sizeof(*v));
-	if (v == NULL) {
-		pthread_mutex_unlock(&t->lock);
+	if (v == NULL)
 		return -1;
-	}
-	v[n++] = (struct ff_inval){ .ino = FUSE_ROOT_ID };
+	if (all)
+		v[n++] = (struct ff_inval){ .ino = FUSE_ROOT_ID };
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		for (struct ff_inode *in = t->buckets[i]; in != NULL; in = in->hnext) {
+			if (!all && in->parent != dir)
+				continue;
 			v[n].ino = (fuse_ino_t)(uintptr_t)in;
 			v[n].parent = ff_ino_id(t, in->parent);
 			v[n].name = strdup(in->name);
 			n++;
 		}
 	}
-	pthread_mutex_unlock(&t->lock);
 	*out = v;
 	return (ssize_t)n;
+}
+
+ssize_t ff_itable_snapshot(struct ff_itable *t, struct ff_inval **out)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = snapshot(t, NULL, true, out);
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+ssize_t ff_itable_snapshot_children(struct ff_itable *t, struct ff_inode *dir, struct ff_inval **out)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = snapshot(t, dir, false, out);
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }

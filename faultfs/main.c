@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,32 @@ static const char usage[] =
 	"ops: lookup getattr(stat) readdir open open_write create read write flush fsync release\n"
 	"     mkdir rmdir unlink rename link symlink readlink chmod chown truncate utimens access\n"
 	"     statfs getxattr setxattr listxattr removexattr fallocate mknod exec all\n";
+
+/* libfuse reports its own errors (an unknown -o option, a failed mount)
+ * through this, sometimes one message in several pieces; whole lines are
+ * printed with our prefix, and counting them lets faultfs say one line, not
+ * two.  The log callback has no user data, hence this file-scope state,
+ * touched only by the main thread before the session starts serving. */
+static unsigned libfuse_errors;
+static char libfuse_line[512];
+
+static void log_libfuse(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t n = strlen(libfuse_line);
+
+	if (level > FUSE_LOG_NOTICE)
+		return;
+	vsnprintf(libfuse_line + n, sizeof(libfuse_line) - n, fmt, ap);
+	n = strlen(libfuse_line);
+	if (n == 0 || (libfuse_line[n - 1] != '\n' && n < sizeof(libfuse_line) - 1))
+		return;
+	while (n > 0 && libfuse_line[n - 1] == '\n')
+		libfuse_line[--n] = '\0';
+	if (level <= FUSE_LOG_ERR)
+		libfuse_errors++;
+	fprintf(stderr, "faultfs: %s\n", libfuse_line);
+	libfuse_line[0] = '\0';
+}
 
 struct options {
 	const char *backing;
@@ -246,14 +273,16 @@ static int serve(struct ff_fs *fs, struct options *o)
 		goto out_args;
 	fs->se = fuse_session_new(&args, &ff_ops, sizeof(ff_ops), fs);
 	if (fs->se == NULL) {
-		fprintf(stderr, "faultfs: cannot set up the FUSE session (bad -o option?)\n");
+		if (libfuse_errors == 0)
+			fprintf(stderr, "faultfs: cannot set up the FUSE session\n");
 		rc = 2;
 		goto out_args;
 	}
 	if (fuse_set_signal_handlers(fs->se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
-		fprintf(stderr, "faultfs: cannot mount on %s (is /dev/fuse there, and fusermount3?)\n", fs->mountpoint);
+		if (libfuse_errors == 0)
+			fprintf(stderr, "faultfs: cannot mount on %s\n", fs->mountpoint);
 		goto out_signals;
 	}
 	if (fuse_daemonize(o->foreground) != 0)
@@ -302,6 +331,7 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
 		return ff_ctl_client_main(argc - 1, argv + 1);
+	fuse_set_log_func(log_libfuse);
 	fs.rules = ff_rules_new();
 	if (fs.rules == NULL) {
 		fprintf(stderr, "faultfs: out of memory\n");
