@@ -987,6 +987,13 @@ int ff_rules_add_many(struct ff_rules *rs, struct ff_rule **rules, size_t n, uin
 	struct ff_snap *s, *old;
 	uint32_t have;
 
+	/* A rule that only clears mode bits and names no op acts where modes
+	 * are reported.  With op=all it would also fire on reads, writes and
+	 * removals, where it does nothing, and by first-match-wins hide every
+	 * later rule for the same paths. */
+	for (size_t i = 0; i < n; i++)
+		if (rules[i] != NULL && !(rules[i]->set & F_OP) && (rules[i]->set & F_EFFECTS) == F_MODE_CLEAR)
+			rules[i]->ops = FF_OPS_WITH_MODE;
 	pthread_mutex_lock(&rs->write_lock);
 	have = rs->cur->n;
 	if (n > UINT32_MAX - have || n > (size_t)(UINT32_MAX - rs->next_id))
