@@ -51,6 +51,26 @@ static uint32_t eval(struct ff_rules *rs, uint64_t ops, const char *path)
 	return eval2(rs, ops, path, NULL, &c);
 }
 
+/* A rule that only clears mode bits, with no op=, must not fire on the
+ * operations that report no mode, where it would shadow later rules. */
+static void test_mode_clear_default_ops(void **state)
+{
+	struct ff_rules *rs = ff_rules_new();
+	uint32_t bits = add(rs, "path=**,mode_clear=0111");
+	uint32_t busy = add(rs, "op=unlink|read,path=**,error=EBUSY");
+
+	assert_int_equal(eval(rs, FF_OP_GETATTR, "a/run.sh"), bits);
+	assert_int_equal(eval(rs, FF_OP_LOOKUP, "a/run.sh"), bits);
+	assert_int_equal(eval(rs, FF_OP_UNLINK, "a/run.sh"), busy);
+	assert_int_equal(eval(rs, FF_OP_READ, "a/run.sh"), busy);
+	/* An explicit op=all is kept as written. */
+	ff_rules_clear(rs);
+	bits = add(rs, "op=all,path=**,mode_clear=0111");
+	add(rs, "op=unlink,path=**,error=EBUSY");
+	assert_int_equal(eval(rs, FF_OP_UNLINK, "a/run.sh"), bits);
+	ff_rules_free(rs);
+}
+
 static void test_op_names(void **state)
 {
 	for (int i = 0; i < 31; i++) {
@@ -764,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_remove_clear_generation_ids),
 		cmocka_unit_test(test_add_many),
 		cmocka_unit_test(test_may_touch),
+		cmocka_unit_test(test_mode_clear_default_ops),
 		cmocka_unit_test(test_path_matched),
 		cmocka_unit_test(test_rename_path2),
 		cmocka_unit_test(test_snapshot),
