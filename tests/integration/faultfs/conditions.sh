@@ -39,6 +39,33 @@ print(r[0]["fired"], r[1]["fired"], r[2]["fired"])' "$RUN_OUT"
 cd /
 ff_umount "$M"
 
+# count= and nth= hold exactly under concurrent callers (4 processes x 50 stats).
+echo x >"$B/cnt"; echo x >"$B/nth"
+ff_mount "$B" "$M" --rule 'op=getattr,path=cnt,count=20,error=EIO' --rule 'op=getattr,path=nth,nth=37,error=EIO'
+PAR='
+import os, sys
+n = 0
+for i in range(50):
+    try:
+        os.stat(sys.argv[1])
+    except OSError as e:
+        assert e.errno == 5, e
+        n += 1
+print(n)'
+for f in cnt nth; do
+	pids=()
+	for j in 1 2 3 4; do
+		(cd "$M" && exec "$PY" -c "$PAR" "$f" >"$WORK/par.$f.$j") &
+		pids+=($!)
+	done
+	wait "${pids[@]}"   # never a bare `wait`: it would wait for the daemon too
+done
+ff_check "count=20 under 4 parallel callers: exactly 20 calls failed" 20 "$(cat "$WORK"/par.cnt.* | paste -sd+ | bc)"
+ff_check "nth=37 under 4 parallel callers: exactly 1 call failed" 1 "$(cat "$WORK"/par.nth.* | paste -sd+ | bc)"
+ff_expect "stats agree: fired 20 and 1, matched 200 and 200" out='20 1 200 200' -- bash -c \
+	"'$FAULTFS' ctl '$M' stats --json | $PY -c 'import json,sys; r=json.load(sys.stdin)[\"rules\"]; print(r[0][\"fired\"], r[1][\"fired\"], r[0][\"matched\"], r[1][\"matched\"])'"
+ff_umount "$M"
+
 # prob= with seed=: the same sequence of 50 stats gives the same pattern on
 # two fresh mounts; a different seed gives a different one.
 STATS='

@@ -182,7 +182,7 @@ ff_reap() {
 	[ -n "$pid" ] || return 0
 	if ! ff_wait_gone "$pid" "$FF_WAIT"; then
 		ff_fail "daemon of $mnt exits after unmount" "exit within ${FF_WAIT}s" \
-			"pid $pid still running ($(ff_is_mounted "$mnt" && echo "still mounted" || echo "not mounted")); processes using the mount:$(ff_holders "$mnt"); killing it"
+			"pid $pid still running ($(ff_is_mounted "$mnt" && echo "still mounted" || echo "not mounted")); processes using the mount:$(ff_holders "$mnt"); its threads:$(ff_threads "$pid"); killing it"
 		kill -TERM "$pid" 2>/dev/null
 		ff_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
 	fi
@@ -219,6 +219,20 @@ ff_holders() {
 			found+=" ${p#/proc/}[maps]($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-80))"
 	done
 	printf '%s' "${found:- none found}"
+}
+
+# ff_threads PID: each thread's name, kernel wait channel and syscall (and,
+# with gdb at hand, the backtraces into $WORK/stuck.PID.txt).
+ff_threads() {
+	local t out=""
+	for t in /proc/"$1"/task/*; do
+		out+=$'\n       '"${t##*/} $(cat "$t/comm" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null) syscall=$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
+	done
+	if command -v gdb >/dev/null; then
+		timeout 30 gdb -p "$1" -batch -ex 'thread apply all bt' >"$WORK/stuck.$1.txt" 2>&1
+		out+=$'\n       backtraces: '"$WORK/stuck.$1.txt"
+	fi
+	printf '%s' "$out"
 }
 
 # ff_umount MNT: fusermount3 -u, then the daemon must exit 0.
