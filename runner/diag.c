@@ -194,6 +194,15 @@ static int make_hint(struct diag_report *r, const struct diag_options *o)
 			rc = append(&r->hint, "%s has no execute bit (mode %04o); run it "
 				    "through its interpreter", r->path,
 				    (unsigned int)(r->mode & 07777));
+		} else if (is_exec_op(r->op) && r->have_stat && S_ISREG(r->mode) && self) {
+			/* Mode and mount allow it, yet exec is refused: a FUSE
+			 * filesystem's own policy, an LSM or an ACL. */
+			rc = append(&r->hint, "exec refused although %s has execute bits "
+				    "and its mount allows exec (filesystem policy, LSM or "
+				    "ACL)%s", r->path, o->runner_dir ?
+				    "; interpreter mode is unaffected, direct mode cannot "
+				    "work here" : "");
+			said_noexec = true;
 		} else if (r->have_stat && S_ISDIR(r->mode) &&
 			   !may_write_dir(&(struct stat){ .st_mode = r->mode,
 							  .st_uid = r->uid,

@@ -22,8 +22,8 @@ ff_mount "$WORK/back-x" "$WORK/x" --rule 'op=exec,path=bot_runners/**,error=EACC
 mkdir -p "$WORK/x/bot_runners"
 ff_expect "doctor direct: FAIL on a per-path exec refusal" rc=1 outhas="FAIL  exec_mode: exec $WORK/x/bot_runners/.doctor-exec-probe-" -- \
 	env RUNNER_DIR="$WORK/x/bot_runners" "$RUNNER" --state "$S" --root "$ROOT" --exec-mode direct doctor
-ff_check "doctor direct: the reason names the errno" 1 \
-	"$(grep -c '^FAIL  exec_mode: .*Permission denied (EACCES)' <<<"$RUN_OUT")"
+ff_check "doctor direct: the reason names the errno and the cause" 1 \
+	"$(grep -c '^FAIL  exec_mode: .*Permission denied (EACCES).*exec refused although .* direct mode cannot work here' <<<"$RUN_OUT")"
 ff_expect "doctor interpreter: exec_mode PASS on the same dir" rc=0 outhas="PASS  exec_mode: interpreter mode" -- \
 	env RUNNER_DIR="$WORK/x/bot_runners" "$RUNNER" --state "$S" --root "$ROOT" doctor
 ff_expect "doctor left no probe behind" rc=0 out='' -- ls -A "$WORK/x/bot_runners"

@@ -234,6 +234,28 @@ static void test_no_execute_bit(void **state)
 	diag_report_free(&r);
 }
 
+/* Exec refused though mode and mount allow it: a faultfs rule, an LSM. */
+static void test_exec_refused_by_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_report r;
+	char path[256];
+	int fd;
+
+	mount_here(f, "rw,nosuid");
+	snprintf(path, sizeof(path), "%s/probe", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0700);
+	assert_true(fd >= 0);
+	close(fd);
+	diag(f, "exec", path, EACCES, 0, true, &r);
+	assert_contains(r.hint, "exec refused although");
+	assert_contains(r.hint, "direct mode cannot work here");
+	diag_report_free(&r);
+	diag(f, "exec", path, EACCES, 0, false, &r);
+	assert_null(strstr(r.hint, "direct mode"));
+	diag_report_free(&r);
+}
+
 static void test_real_mountinfo_default(void **state)
 {
 	char *line;
@@ -258,6 +280,7 @@ int main(void)
 		T(test_busy_mountpoint),
 		T(test_missing_path_names_parent),
 		T(test_no_execute_bit),
+		T(test_exec_refused_by_policy),
 		T(test_real_mountinfo_default),
 	};
 
