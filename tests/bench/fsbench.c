@@ -76,7 +76,7 @@ static void usage(FILE *f, int code)
 		"all threads) over the same chunks.\n"
 		"  prep   creates DIR/stat/dNN/fNNNNN (NFILES files over %d dirs) and DIR/%s\n"
 		"  small  NFILES files in chunks of CHUNK, each chunk in a new DIR/small.XXXXXX\n"
-		"         (made untimed and left behind empty); sync + drop_caches=3 (untimed;\n"
+		"         (mode 0755, made untimed and left behind empty); sync + drop_caches=3 (untimed;\n"
 		"         needs root); per chunk: create, write SIZE bytes to and close its files\n"
 		"         (small.create), then unlink them (small.unlink); small = both\n"
 		"  seq    sync + drop_caches=3; writes MIB MiB to DIR/%s with 1 MiB writes,\n"
@@ -374,6 +374,11 @@ static void cmd_small(long nfiles, long size, long chunk)
 			char *d = join(t->dir, "small.XXXXXX");
 			if (!mkdtemp(d))
 				die("mkdtemp %s: %s", d, strerror(errno));
+			/* An ordinary 0755 directory, not mkdtemp's 0700: a file
+			 * system may treat directories others cannot search
+			 * differently (faultfs does not cache entries in them). */
+			if (chmod(d, 0755) < 0)
+				die("chmod %s: %s", d, strerror(errno));
 			for (long i = ch * chunk; i < nfiles && i < (ch + 1) * chunk; i++)
 				if (asprintf(&t->paths[i], "%s/s%05ld", d, i) < 0)
 					die("out of memory");
