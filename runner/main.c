@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "detect.h"
 #include "doctor.h"
 #include "interp.h"
@@ -64,6 +65,7 @@ static const char usage_text[] =
 "  detect [--root DIR]         container kind and the evidence\n"
 "  venv ensure|recreate|status [--dir DIR]\n"
 "  doctor                      pre-deploy checks, one line each; exit 1 on a FAIL\n"
+"%s"
 "\n"
 "Exit status: 0 success, 1 a failed check, 2 a usage or input error.\n"
 "See runner/README.md for the settings and their aliases.\n";
@@ -160,7 +162,7 @@ static int parse_cmd(struct ctx *cx, int argc, char **argv, struct cmd_args *a)
 			cx->json = true;
 			break;
 		case OPT_HELP:
-			fputs(usage_text, stdout);
+			printf(usage_text, cli_run_usage);
 			return EXIT_OK;
 		case OPT_NAME:
 			if (!a->want_name)
@@ -676,6 +678,7 @@ int main(int argc, char **argv)
 	const char *env_file = NULL;
 	char err[1024];
 	int c, ret, rc = EXIT_USAGE;
+	bool run_cmd;
 
 	settings_init(&cx.s);
 	opterr = 0;
@@ -698,7 +701,7 @@ int main(int argc, char **argv)
 			cx.json = true;
 			break;
 		case OPT_HELP:
-			fputs(usage_text, stdout);
+			printf(usage_text, cli_run_usage);
 			rc = EXIT_OK;
 			goto out;
 		case OPT_VERSION:
@@ -718,7 +721,9 @@ int main(int argc, char **argv)
 		if (strcmp(cmd->name, argv[optind]) == 0)
 			break;
 	}
-	if (cmd->name == NULL) {
+	/* The run commands (cli_run.c) parse their own options. */
+	run_cmd = cli_run_known(argv[optind]);
+	if (cmd->name == NULL && !run_cmd) {
 		errline("unknown command '%s' (see runner --help)", argv[optind]);
 		goto out;
 	}
@@ -726,7 +731,7 @@ int main(int argc, char **argv)
 	a.want_name = cmd->name_opt;
 	a.want_dir = cmd->dir_opt;
 	a.want_root = cmd->root_opt;
-	ret = parse_cmd(&cx, argc - optind, argv + optind, &a);
+	ret = run_cmd ? -1 : parse_cmd(&cx, argc - optind, argv + optind, &a);
 	if (ret >= 0) {
 		rc = ret;
 		goto out;
@@ -748,7 +753,7 @@ int main(int argc, char **argv)
 		errline("%s", err);
 		goto out;
 	}
-	rc = cmd->fn(&cx, &a);
+	rc = run_cmd ? cli_run(&cx.s, cx.json, argc - optind, argv + optind) : cmd->fn(&cx, &a);
 out:
 	settings_free(&cx.s);
 	return rc;

@@ -33,6 +33,14 @@ static const struct setting_desc table[SET__COUNT] = {
 	[SET_ALLOWED_TYPES]	 = { "RUNNER_ALLOWED_TYPES", NULL, ".py,.js,.ts" },
 	[SET_CONTAINER]		 = { "RUNNER_CONTAINER", NULL, NULL },
 	[SET_ROOT]		 = { "RUNNER_ROOT", NULL, "/" },
+	[SET_KILL_GRACE]	 = { "RUNNER_KILL_GRACE", NULL, "2s" },
+	[SET_MAX_LOG]		 = { "RUNNER_MAX_LOG", NULL, "64MiB" },
+	[SET_CPU_LIMIT]		 = { "RUNNER_CPU_LIMIT", NULL, "0" },
+	[SET_MEMORY_LIMIT]	 = { "RUNNER_MEMORY_LIMIT", NULL, "0" },
+	[SET_MAX_PROCS]		 = { "RUNNER_MAX_PROCS", NULL, "1024" },
+	[SET_MAX_FILES]		 = { "RUNNER_MAX_FILES", NULL, "1024" },
+	[SET_MAX_FILE_SIZE]	 = { "RUNNER_MAX_FILE_SIZE", NULL, "0" },
+	[SET_CGROUP]		 = { "RUNNER_CGROUP", NULL, "auto" },
 };
 
 const char *settings_name(enum setting_id id)
@@ -331,6 +339,40 @@ int settings_finalize(struct settings *s, char *err, size_t errlen)
 	    s->max_concurrent == 0 || s->max_concurrent > 4096)
 		return bad(s, SET_MAX_CONCURRENT, err, errlen, "expected a whole number from 1 to 4096");
 
+	/* A bare grace is seconds like MAX_EXECUTION_TIME; 0 sends KILL
+	 * right after TERM. */
+	if (parse_duration_ns(raw(s, SET_KILL_GRACE), 1000000000ULL, &s->kill_grace_ns) < 0)
+		return bad(s, SET_KILL_GRACE, err, errlen, "expected a duration such as 2s or 500ms");
+	if (parse_size(raw(s, SET_MAX_LOG), &s->max_log) < 0 || s->max_log == 0)
+		return bad(s, SET_MAX_LOG, err, errlen, "expected a size above 0 such as 64MiB");
+	{
+		uint64_t ns;
+
+		if (parse_duration_ns(raw(s, SET_CPU_LIMIT), 1000000000ULL, &ns) < 0)
+			return bad(s, SET_CPU_LIMIT, err, errlen,
+				   "expected CPU seconds such as 300 or 5m (0: no limit)");
+		/* RLIMIT_CPU counts whole seconds; round a part second up. */
+		s->cpu_limit_s = (ns + 999999999ULL) / 1000000000ULL;
+	}
+	if (parse_size(raw(s, SET_MEMORY_LIMIT), &s->memory_limit) < 0)
+		return bad(s, SET_MEMORY_LIMIT, err, errlen, "expected a size such as 512MiB (0: no limit)");
+	if (parse_u64(raw(s, SET_MAX_PROCS), &s->max_procs) < 0)
+		return bad(s, SET_MAX_PROCS, err, errlen, "expected a whole number (0: no limit)");
+	if (parse_u64(raw(s, SET_MAX_FILES), &s->max_files) < 0 || s->max_files > (1u << 20))
+		return bad(s, SET_MAX_FILES, err, errlen, "expected a whole number up to 1048576 (0: no limit)");
+	if (parse_size(raw(s, SET_MAX_FILE_SIZE), &s->max_file_size) < 0)
+		return bad(s, SET_MAX_FILE_SIZE, err, errlen, "expected a size such as 1GiB (0: no limit)");
+
+	/* off: the process group, subreaper and /proc sweep domain even
+	 * where a cgroup could be made (tests of that path, odd hosts). */
+	r = raw(s, SET_CGROUP);
+	if (strcmp(r, "auto") == 0)
+		s->use_cgroup = true;
+	else if (strcmp(r, "off") == 0)
+		s->use_cgroup = false;
+	else
+		return bad(s, SET_CGROUP, err, errlen, "expected auto or off");
+
 	r = raw(s, SET_EXEC_MODE);
 	if (strcmp(r, "interpreter") == 0)
 		s->exec_mode = EXEC_INTERPRETER;
@@ -401,6 +443,16 @@ const char *settings_display(const struct settings *s, enum setting_id id, char 
 			off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "", s->types[i]);
 		break;
 	case SET_ROOT: snprintf(buf, len, "%s", s->root); break;
+	case SET_KILL_GRACE: fmt_duration(s->kill_grace_ns, buf, len); break;
+	case SET_MAX_LOG: fmt_size(s->max_log, buf, len); break;
+	case SET_CPU_LIMIT: snprintf(buf, len, "%llus", (unsigned long long)s->cpu_limit_s); break;
+	case SET_MEMORY_LIMIT: fmt_size(s->memory_limit, buf, len); break;
+	case SET_MAX_FILE_SIZE: fmt_size(s->max_file_size, buf, len); break;
+	case SET_MAX_PROCS:
+	case SET_MAX_FILES:
+		snprintf(buf, len, "%llu", (unsigned long long)(id == SET_MAX_PROCS ?
+			 s->max_procs : s->max_files));
+		break;
 	default: {
 		const char *r = nonempty(s, id);
 

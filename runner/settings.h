@@ -27,6 +27,15 @@ enum setting_id {
 	SET_ALLOWED_TYPES,
 	SET_CONTAINER,
 	SET_ROOT,
+	/* Supervision of runs (runner II). */
+	SET_KILL_GRACE,
+	SET_MAX_LOG,
+	SET_CPU_LIMIT,
+	SET_MEMORY_LIMIT,
+	SET_MAX_PROCS,
+	SET_MAX_FILES,
+	SET_MAX_FILE_SIZE,
+	SET_CGROUP,
 	SET__COUNT
 };
 
@@ -73,6 +82,15 @@ struct settings {
 	size_t n_types;
 	char types[SETTINGS_MAX_TYPES][16];	/* ".py", lower case */
 	char *state_dir_buf;
+	/* Supervision of runs.  A limit of 0 means "not set". */
+	uint64_t kill_grace_ns;		/* TERM to KILL */
+	uint64_t max_log;		/* bytes of log kept per run */
+	uint64_t cpu_limit_s;		/* RLIMIT_CPU, seconds */
+	uint64_t memory_limit;		/* memory.max and RLIMIT_DATA, bytes */
+	uint64_t max_procs;		/* pids.max and RLIMIT_NPROC */
+	uint64_t max_files;		/* RLIMIT_NOFILE */
+	uint64_t max_file_size;		/* RLIMIT_FSIZE, bytes */
+	bool use_cgroup;		/* RUNNER_CGROUP=auto (true) or off */
 };
 
 /* Canonical name of a setting ("MAX_EXECUTION_TIME"). */

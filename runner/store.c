@@ -55,6 +55,19 @@ static const char *const migrations[] = {
 	"  ts INTEGER NOT NULL,"
 	"  data BLOB NOT NULL,"
 	"  PRIMARY KEY (run_id, seq));",
+	/* 1 -> 2: what a supervisor needs to find, cancel and recover a run:
+	 * who supervises it (pid and start time, so a reused pid is not
+	 * mistaken for it), the environment marker its processes carry, the
+	 * request it was started with, and a cancel flag another process
+	 * sets. */
+	"ALTER TABLE runs ADD COLUMN supervisor_pid INTEGER;"
+	"ALTER TABLE runs ADD COLUMN supervisor_start INTEGER;"
+	"ALTER TABLE runs ADD COLUMN marker TEXT;"
+	"ALTER TABLE runs ADD COLUMN request TEXT;"
+	"ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN exec_errno INTEGER;"
+	"ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN workdir TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -196,6 +209,11 @@ void store_close(struct store *st)
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
+}
+
+sqlite3 *store_db(struct store *st)
+{
+	return st->db;
 }
 
 const char *store_path(const struct store *st)

@@ -11,7 +11,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct script_rec {
 	char id[37];		/* uuid v4 */
@@ -27,6 +27,11 @@ struct script_rec {
  * err names the database path and the cause. */
 int store_open(const char *state_dir, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
+
+/* The open database, for the run record and log code (runrec.c, logs.c),
+ * which keep their own SQL beside the concept it serves. */
+struct sqlite3;
+struct sqlite3 *store_db(struct store *st);
 
 /* Path of the database file. */
 const char *store_path(const struct store *st);

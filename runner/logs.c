@@ -1,0 +1,291 @@
+/* Log capture and reading; see logs.h. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include "logs.h"
+#include "lifecycle.h"
+#include "runrec.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *log_stream_name(enum log_stream s)
+{
+	switch (s) {
+	case LOG_STDOUT: return "stdout";
+	case LOG_STDERR: return "stderr";
+	default: return "runner";
+	}
+}
+
+int log_writer_init(struct log_writer *w, struct store *st, int64_t run_id, uint64_t cap)
+{
+	memset(w, 0, sizeof(*w));
+	w->st = st;
+	w->run_id = run_id;
+	w->cap = cap;
+	w->buf = malloc(LOG_BATCH_BYTES + LOG_CHUNK + 512);
+	w->part[0] = malloc(LOG_CHUNK);
+	w->part[1] = malloc(LOG_CHUNK);
+	if (!w->buf || !w->part[0] || !w->part[1]) {
+		free(w->buf);
+		free(w->part[0]);
+		free(w->part[1]);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int log_writer_flush(struct log_writer *w)
+{
+	sqlite3 *db = store_db(w->st);
+	sqlite3_stmt *s = NULL;
+	uint64_t bytes = 0;
+	size_t i = 0;
+	int rc;
+
+	if (w->n_rows == 0)
+		return w->err;
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_prepare_v2(db, "INSERT INTO log_lines (run_id, seq, stream, ts, data) "
+				"VALUES (?, ?, ?, ?, ?)", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		goto rollback;
+	for (i = 0; i < w->n_rows; i++) {
+		const struct log_row *r = &w->rows[i];
+
+		sqlite3_bind_int64(s, 1, w->run_id);
+		sqlite3_bind_int64(s, 2, ++w->seq);
+		sqlite3_bind_text(s, 3, log_stream_name(r->stream), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, r->ts);
+		sqlite3_bind_blob(s, 5, w->buf + r->off, (int)r->len, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+		bytes += r->len;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	{
+		sqlite3_stmt *u;
+
+		rc = sqlite3_prepare_v2(db, "UPDATE runs SET log_bytes = log_bytes + ? WHERE id = ?",
+					-1, &u, NULL);
+		if (rc != SQLITE_OK)
+			goto rollback;
+		sqlite3_bind_int64(u, 1, (int64_t)bytes);
+		sqlite3_bind_int64(u, 2, w->run_id);
+		rc = sqlite3_step(u);
+		sqlite3_finalize(u);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto rollback;
+	w->n_rows = 0;
+	w->buf_len = 0;
+	w->batch_start_ms = 0;
+	return 0;
+
+rollback:
+	sqlite3_finalize(s);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	w->seq -= (int64_t)i;
+fail:
+	/* The batch is dropped rather than kept growing: memory stays flat,
+	 * and the error is reported when the run ends. */
+	if (w->err == 0)
+		w->err = (rc & 0xff) == SQLITE_FULL ? -ENOSPC : (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
+	w->n_rows = 0;
+	w->buf_len = 0;
+	w->batch_start_ms = 0;
+	return w->err;
+}
+
+static int add_row(struct log_writer *w, enum log_stream s, const char *data, size_t len)
+{
+	struct timespec ts;
+	struct log_row *r;
+
+	if (w->n_rows == LOG_BATCH_LINES || w->buf_len + len > LOG_BATCH_BYTES + LOG_CHUNK + 512)
+		log_writer_flush(w);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r = &w->rows[w->n_rows++];
+	r->off = (uint32_t)w->buf_len;
+	r->len = (uint32_t)len;
+	r->stream = (uint8_t)s;
+	r->ts = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	memcpy(w->buf + w->buf_len, data, len);
+	w->buf_len += len;
+	if (w->batch_start_ms == 0)
+		w->batch_start_ms = mono_ms();
+	if (w->n_rows == LOG_BATCH_LINES || w->buf_len >= LOG_BATCH_BYTES)
+		return log_writer_flush(w);
+	return 0;
+}
+
+/* One complete line (or chunk) of a stream, subject to the cap. */
+static int emit(struct log_writer *w, enum log_stream s, const char *data, size_t len)
+{
+	char note[160];
+
+	if (w->truncated)
+		return 0;
+	if (w->kept + len > w->cap) {
+		w->truncated = true;
+		snprintf(note, sizeof(note),
+			 "[runner: log truncated: RUNNER_MAX_LOG (%llu bytes) reached; further output dropped]\n",
+			 (unsigned long long)w->cap);
+		return add_row(w, LOG_RUNNER, note, strlen(note));
+	}
+	w->kept += len;
+	return add_row(w, s, data, len);
+}
+
+int log_writer_feed(struct log_writer *w, enum log_stream s, const char *data, size_t len)
+{
+	size_t *pl = &w->part_len[s];
+	char *part = w->part[s];
+
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) + 1 : len;
+
+		if (*pl + take > LOG_CHUNK)
+			take = LOG_CHUNK - *pl;
+		if (*pl == 0 && nl && take == (size_t)(nl - data) + 1) {
+			/* A whole line straight from the read buffer. */
+			emit(w, s, data, take);
+		} else {
+			memcpy(part + *pl, data, take);
+			*pl += take;
+			if (part[*pl - 1] == '\n' || *pl == LOG_CHUNK) {
+				emit(w, s, part, *pl);
+				*pl = 0;
+			}
+		}
+		data += take;
+		len -= take;
+	}
+	return w->err;
+}
+
+int log_writer_note(struct log_writer *w, const char *text)
+{
+	return add_row(w, LOG_RUNNER, text, strlen(text));
+}
+
+int log_writer_due_ms(const struct log_writer *w)
+{
+	int64_t left;
+
+	if (w->n_rows == 0)
+		return -1;
+	left = w->batch_start_ms + LOG_BATCH_MS - mono_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+int log_writer_close(struct log_writer *w)
+{
+	int s, ret;
+
+	for (s = 0; s < 2; s++) {
+		if (w->part_len[s] > 0)
+			emit(w, (enum log_stream)s, w->part[s], w->part_len[s]);
+		w->part_len[s] = 0;
+	}
+	ret = log_writer_flush(w);
+	free(w->buf);
+	free(w->part[0]);
+	free(w->part[1]);
+	w->buf = w->part[0] = w->part[1] = NULL;
+	return ret;
+}
+
+/* Prints rows after *last; returns the number printed or -errno. */
+static int print_batch(struct store *st, int64_t run_id, int stream, int64_t *last, FILE *out)
+{
+	sqlite3_stmt *s;
+	int rc, n = 0;
+	const char *sql = stream < 0 ?
+		"SELECT seq, data FROM log_lines WHERE run_id = ? AND seq > ? ORDER BY seq" :
+		"SELECT seq, data FROM log_lines WHERE run_id = ? AND seq > ? "
+		"AND stream IN (?, 'runner') ORDER BY seq";
+
+	rc = sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, *last);
+	if (stream >= 0)
+		sqlite3_bind_text(s, 3, log_stream_name((enum log_stream)stream), -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *d = sqlite3_column_blob(s, 1);
+		int len = sqlite3_column_bytes(s, 1);
+
+		*last = sqlite3_column_int64(s, 0);
+		if (len > 0 && fwrite(d, 1, (size_t)len, out) != (size_t)len) {
+			sqlite3_finalize(s);
+			return -EPIPE;
+		}
+		n++;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? n : -EIO;
+}
+
+int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, FILE *out,
+	      char *err, size_t errlen)
+{
+	struct run_rec r;
+	int64_t last = 0;
+	bool ended;
+	int ret;
+
+	ret = runrec_get(st, run_id, &r, err, errlen);
+	if (ret < 0)
+		return ret;
+	run_rec_free(&r);
+	for (;;) {
+		/* Look at the status before reading: rows written before the
+		 * verdict are then certainly in the read that follows. */
+		if (o->follow) {
+			ret = runrec_get(st, run_id, &r, err, errlen);
+			if (ret < 0)
+				return ret;
+			ended = run_state_final(r.state);
+			run_rec_free(&r);
+		} else {
+			ended = true;
+		}
+		ret = print_batch(st, run_id, o->stream, &last, out);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: read log of run %lld: %s", store_path(st),
+				 (long long)run_id, strerror(-ret));
+			return ret;
+		}
+		if (ended)
+			break;
+		fflush(out);
+		if (ret == 0) {
+			struct timespec ts = { 0, (o->poll_ms > 0 ? o->poll_ms : 50) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return fflush(out) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,1190 @@
+/* The supervisor of a run; see run.h. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include "run.h"
+#include "cgroup.h"
+#include "detect.h"
+#include "diag.h"
+#include "interp.h"
+#include "logs.h"
+#include "proctree.h"
+#include "runnerdir.h"
+#include "runrec.h"
+#include "spawn.h"
+#include "upload.h"
+#include "watchdog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* How often a queued supervisor looks for a free slot. */
+#define QUEUE_POLL_MS 50
+/* After the main process is gone: how long the rest of the tree may take
+ * to die and the pipes to reach EOF before the supervisor gives up. */
+#define TEARDOWN_MS 5000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- preparation (in the submitting process) ---- */
+
+static bool env_name_ok(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	const char *p;
+
+	if (eq == NULL || eq == kv)
+		return false;
+	for (p = kv; p < eq; p++) {
+		char c = *p;
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+		      (p > kv && c >= '0' && c <= '9')))
+			return false;
+	}
+	/* The marker is how the run's processes are found; a script
+	 * request must not be able to hide from the kill. */
+	return strncmp(kv, PROC_MARK_VAR "=", sizeof(PROC_MARK_VAR)) != 0 &&
+	       strncmp(kv, "FIELDRIG_RUN_ID=", 16) != 0;
+}
+
+static char *request_json(const struct settings *s, const struct run_request *req)
+{
+	json_t *args = json_array(), *env = json_array(), *o;
+	char *out;
+	size_t i;
+
+	for (i = 0; args && i < req->n_args; i++)
+		json_array_append_new(args, json_string(req->args[i]));
+	for (i = 0; env && i < req->n_env; i++)
+		json_array_append_new(env, json_string(req->env[i]));
+	o = json_pack("{s:o, s:o, s:I, s:s?, s:s}", "args", args, "env", env,
+		      "timeout_ms", (json_int_t)((req->timeout_ns ? req->timeout_ns :
+						 s->max_execution_ns) / 1000000),
+		      "user", req->user,
+		      "exec_mode", s->exec_mode == EXEC_DIRECT ? "direct" : "interpreter");
+	if (o == NULL)
+		return NULL;
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+int run_prepare(const struct settings *s, struct store *st, const struct run_request *req,
+		struct run_plan *plan, char *err, size_t errlen)
+{
+	char file[512], lang[32], uuid[37], *reqjs;
+	const char *dot;
+	size_t i;
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	for (i = 0; i < req->n_env; i++) {
+		if (!env_name_ok(req->env[i])) {
+			snprintf(err, errlen, "--env '%s': expected NAME=VALUE with NAME a shell "
+				 "variable name (not FIELDRIG_RUN_*)", req->env[i]);
+			return -EINVAL;
+		}
+	}
+	ret = runrec_script(st, req->script_id, file, sizeof(file), lang, sizeof(lang), err, errlen);
+	if (ret < 0)
+		return ret == -ENOENT ? -EINVAL : ret;
+	snprintf(plan->script_path, sizeof(plan->script_path), "%s/%s", s->scripts_dir, file);
+	dot = strrchr(file, '.');
+	snprintf(plan->ext, sizeof(plan->ext), "%s", dot ? dot : "");
+
+	if (s->exec_mode == EXEC_INTERPRETER) {
+		struct detect_input in;
+		struct detect_result dr;
+		struct interp_choice c;
+		struct interp_env e = { 0 };
+		int lg = interp_lang_from_name(lang);
+
+		if (lg < 0) {
+			snprintf(err, errlen, "script %s: no interpreter for language '%s'",
+				 req->script_id, lang);
+			return -EINVAL;
+		}
+		detect_input_init(&in, s->root, environ);
+		in.override = s->container;
+		if (detect_container(&in, &dr) == 0 || 1) {
+			e.in_container = dr.kind != CONTAINER_NONE;
+			e.container = container_kind_name(dr.kind);
+		}
+		ret = interp_choose(s, (enum interp_lang)lg, &e, &c);
+		detect_result_free(&dr);
+		if (ret < 0) {
+			snprintf(err, errlen, "interpreter for %s: %s", lang, c.reason);
+			return ret;
+		}
+		snprintf(plan->interp, sizeof(plan->interp), "%s", c.path);
+		/* interp args are string literals owned by interp.c */
+		for (i = 0; i < c.n_args && i < 2; i++)
+			plan->interp_args[i] = c.args[i];
+		plan->n_interp_args = c.n_args;
+	}
+	ret = uuid_v4(uuid);
+	if (ret < 0) {
+		snprintf(err, errlen, "getrandom: %s", strerror(-ret));
+		return ret;
+	}
+	snprintf(plan->marker, sizeof(plan->marker), "%s", uuid);
+	reqjs = request_json(s, req);
+	if (reqjs == NULL)
+		return -ENOMEM;
+	ret = runrec_create(st, req->script_id, plan->marker, reqjs, &plan->id, err, errlen);
+	free(reqjs);
+	return ret;
+}
+
+/* ---- the supervisor ---- */
+
+struct sup {
+	const struct settings *s;
+	const struct run_request *req;
+	const struct run_plan *plan;
+	struct store *st;
+	struct run_machine m;
+	int sigfd;
+	char marker_kv[80];
+	char rundir[PATH_MAX];
+	char staged[PATH_MAX + 32];
+	char staged_rel[32];
+	bool have_cg;
+	struct cgroup_run cg;
+	struct watchdog wd;
+	pid_t pid;
+	uint64_t pid_start;
+	int out_rd, err_rd;
+	struct log_writer lw;
+	bool lw_open;
+	bool exited;
+	int wstatus;
+	struct rusage ru;
+	struct rusage ru_before;
+	int64_t deadline, grace_deadline;
+	uint64_t timeout_ns;
+	char error[4096];
+	int exec_errno;
+	const char *cancel_why;
+};
+
+static void note(struct sup *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A line of the runner's own in the run's log (and on stderr). */
+static void note(struct sup *x, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "[runner] ");
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	strcat(line, "\n");
+	if (x->lw_open)
+		log_writer_note(&x->lw, line);
+}
+
+static int copy_script(struct sup *x, mode_t mode)
+{
+	char buf[65536];
+	int in, out, ret = 0;
+	ssize_t n;
+
+	in = open(x->plan->script_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(x->staged, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (out < 0) {
+		ret = -errno;
+		close(in);
+		return ret;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			ret = errno ? -errno : -EIO;
+			break;
+		}
+	}
+	if (n < 0)
+		ret = -errno;
+	/* The umask must not decide whether direct mode can exec it. */
+	if (ret == 0 && fchmod(out, mode) < 0)
+		ret = -errno;
+	if (ret == 0 && x->req->drop && fchown(out, x->req->uid, x->req->gid) < 0)
+		ret = -errno;
+	close(in);
+	if (close(out) < 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
+/* The per-run directory <runner dir>/run-<id>-<marker>: the working
+ * directory, holding the staged copy of the script.  The child enters it
+ * before dropping privileges and names the script relative to it, so a
+ * dropped user needs no access to the state directory above. */
+static int stage(struct sup *x)
+{
+	struct runnerdir_choice c;
+	const char *dir = NULL;
+	size_t i;
+	int ret;
+
+	ret = runnerdir_resolve(x->s, &c);
+	if (ret == 0) {
+		dir = c.path;
+	} else {
+		/* Direct mode with no exec-able candidate: the regression is
+		 * reproduced on purpose, so use the first writable one and let
+		 * the exec fail - with the mount's options in the error. */
+		for (i = 0; i < c.n && dir == NULL; i++)
+			if (c.probes[i].err == 0)
+				dir = c.probes[i].path;
+		if (dir == NULL) {
+			snprintf(x->error, sizeof(x->error), "runner dir: %s", c.reason);
+			return ret;
+		}
+	}
+	/* Only a decision worth knowing goes into the run's log; the plain
+	 * default would be noise in every run's output. */
+	if (ret < 0)
+		note(x, "runner dir: %s; direct mode tries %s anyway", c.reason, dir);
+	else if (c.fallback || c.noexec)
+		note(x, "runner dir: %s", c.reason);
+	snprintf(x->rundir, sizeof(x->rundir), "%s/run-%lld-%.8s", dir, (long long)x->plan->id,
+		 x->plan->marker);
+	if (mkdir(x->rundir, 0700) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* Recorded before anything goes in, so recover can clear it up after
+	 * a supervisor that died. */
+	runrec_set_workdir(x->st, x->plan->id, x->rundir);
+	if (x->req->drop && chown(x->rundir, x->req->uid, x->req->gid) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	snprintf(x->staged_rel, sizeof(x->staged_rel), "./script%s", x->plan->ext);
+	snprintf(x->staged, sizeof(x->staged), "%s/script%s", x->rundir, x->plan->ext);
+	ret = copy_script(x, x->s->exec_mode == EXEC_DIRECT ? 0750 : 0640);
+	if (ret < 0) {
+		char *d = diag_line("stage script", x->staged, -ret);
+
+		snprintf(x->error, sizeof(x->error), "%s", d ? d : strerror(-ret));
+		free(d);
+		return ret;
+	}
+	return 0;
+fail:
+	{
+		char *d = diag_line("mkdir", x->rundir, -ret);
+
+		snprintf(x->error, sizeof(x->error), "%s", d ? d : strerror(-ret));
+		free(d);
+	}
+	return ret;
+}
+
+/* Removes the staged script and, when nothing else is in it, the per-run
+ * directory.  Files the script left in its working directory stay for
+ * `runner cleanup`. */
+static void unstage_dir(const char *rundir)
+{
+	static const char *const exts[] = { ".py", ".js", ".ts", "", NULL };
+	char p[PATH_MAX + 32];
+	size_t i;
+
+	for (i = 0; exts[i]; i++) {
+		snprintf(p, sizeof(p), "%s/script%s", rundir, exts[i]);
+		unlink(p);
+	}
+	rmdir(rundir);
+}
+
+static void unstage(struct sup *x)
+{
+	if (x->rundir[0])
+		unstage_dir(x->rundir);
+}
+
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+/* The child's environment: an allowlist of the runner's own, then the
+ * request's --env, then the run's id and marker. */
+static char **build_env(struct sup *x)
+{
+	static const char *const allow[] = { "PATH", "LANG", "TZ", "HOME", NULL };
+	size_t cap = 16 + x->req->n_env, n = 0, i;
+	char **envp, *kv;
+	char **e;
+
+	for (e = environ; *e; e++)
+		cap++;
+	envp = calloc(cap, sizeof(*envp));
+	if (envp == NULL)
+		return NULL;
+#define ADD(...) do { if (asprintf(&kv, __VA_ARGS__) < 0) goto nomem; envp[n++] = kv; } while (0)
+	for (i = 0; allow[i]; i++) {
+		const char *v = env_get(allow[i]);
+
+		if (strcmp(allow[i], "HOME") == 0 && x->req->drop)
+			v = x->req->home;
+		if (v == NULL && strcmp(allow[i], "PATH") == 0)
+			v = "/usr/local/bin:/usr/bin:/bin";
+		if (v)
+			ADD("%s=%s", allow[i], v);
+	}
+	for (e = environ; *e; e++)
+		if (strncmp(*e, "LC_", 3) == 0)
+			ADD("%s", *e);
+	if (x->req->drop) {
+		ADD("USER=%s", x->req->user);
+		ADD("LOGNAME=%s", x->req->user);
+	}
+	for (i = 0; i < x->req->n_env; i++) {
+		size_t kl = (size_t)(strchr(x->req->env[i], '=') - x->req->env[i]), j;
+
+		/* --env replaces an allowlisted value of the same name. */
+		for (j = 0; j < n; j++) {
+			if (strncmp(envp[j], x->req->env[i], kl + 1) == 0) {
+				free(envp[j]);
+				envp[j] = envp[--n];
+				envp[n] = NULL;
+				break;
+			}
+		}
+		ADD("%s", x->req->env[i]);
+	}
+	ADD("FIELDRIG_RUN_ID=%lld", (long long)x->plan->id);
+	ADD("%s", x->marker_kv);
+#undef ADD
+	return envp;
+nomem:
+	for (i = 0; i < n; i++)
+		free(envp[i]);
+	free(envp);
+	return NULL;
+}
+
+static void free_env(char **envp)
+{
+	size_t i;
+
+	for (i = 0; envp && envp[i]; i++)
+		free(envp[i]);
+	free(envp);
+}
+
+/* Signals the whole domain. */
+static void domain_signal(struct sup *x, int sig)
+{
+	pid_t skip[1] = { x->wd.pid };
+
+	if (x->have_cg) {
+		if (sig == SIGKILL)
+			cgroup_kill(&x->cg);
+		else
+			cgroup_signal(&x->cg, sig);
+		return;
+	}
+	/* No cgroup: the process group, then everything below us (we are the
+	 * subreaper, so setsid'd orphans are our children) and everything with
+	 * the marker. */
+	if (x->pid > 0) {
+		kill(-x->pid, sig);
+		if (sig == SIGTERM)
+			kill(-x->pid, SIGCONT);
+	}
+	proc_signal_tree(getpid(), skip, x->wd.pid > 0 ? 1 : 0, x->marker_kv, sig);
+}
+
+static void reap(struct sup *x)
+{
+	struct rusage ru;
+	int ws;
+	pid_t p;
+
+	while ((p = wait4(-1, &ws, WNOHANG, &ru)) > 0) {
+		if (p == x->pid && !x->exited) {
+			x->exited = true;
+			x->wstatus = ws;
+			x->ru = ru;
+		} else if (p == x->wd.pid) {
+			x->wd.pid = -1;
+		}
+	}
+}
+
+static void act(struct sup *x, enum run_action a);
+
+static void step(struct sup *x, enum run_event ev)
+{
+	act(x, run_step(&x->m, ev));
+}
+
+static void act(struct sup *x, enum run_action a)
+{
+	switch (a) {
+	case ACT_TERM:
+		note(x, "%s: TERM to the whole tree, KILL after %llu ms",
+		     x->m.stop_reason == RS_TIMED_OUT ? "timeout" : "cancel",
+		     (unsigned long long)(x->s->kill_grace_ns / 1000000));
+		domain_signal(x, SIGTERM);
+		x->grace_deadline = mono_ms() + (int64_t)(x->s->kill_grace_ns / 1000000);
+		if (x->s->kill_grace_ns == 0)
+			step(x, EV_GRACE_EXPIRED);
+		break;
+	case ACT_KILL:
+		note(x, "grace over: KILL to the whole tree");
+		domain_signal(x, SIGKILL);
+		break;
+	default:
+		break;
+	}
+}
+
+static void check_cancel(struct sup *x)
+{
+	struct run_rec r;
+
+	if (runrec_get(x->st, x->plan->id, &r, NULL, 0) == 0) {
+		bool c = r.cancel_requested;
+
+		run_rec_free(&r);
+		if (c) {
+			x->cancel_why = "cancelled by runner cancel";
+			step(x, EV_CANCEL);
+		}
+	}
+}
+
+/* Handles what the signalfd holds. */
+static void on_signals(struct sup *x)
+{
+	struct signalfd_siginfo si;
+
+	while (read(x->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(x);
+			break;
+		case SIGUSR1:
+			check_cancel(x);
+			break;
+		case SIGTERM:
+		case SIGINT:
+		case SIGHUP:
+			if (x->cancel_why == NULL)
+				x->cancel_why = si.ssi_signo == SIGTERM ? "supervisor got SIGTERM" :
+						si.ssi_signo == SIGINT ? "supervisor got SIGINT" :
+						"supervisor got SIGHUP";
+			step(x, EV_CANCEL);
+			break;
+		}
+	}
+}
+
+static void read_pipe(struct sup *x, int *fd, enum log_stream s)
+{
+	char buf[65536];
+	ssize_t n = read(*fd, buf, sizeof(buf));
+
+	if (n > 0) {
+		log_writer_feed(&x->lw, s, buf, (size_t)n);
+	} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* The diagnostics line for a failed exec, judged for the user the run
+ * was to run as (a dropped run's EACCES is about that user, not root). */
+static char *exec_diag(struct sup *x, const char *path, int err)
+{
+	struct diag_options o;
+	struct diag_report r;
+	char *line;
+
+	diag_options_init(&o);
+	o.runner_dir = x->s->exec_mode == EXEC_DIRECT;
+	if (x->req->drop) {
+		o.uid = x->req->uid;
+		o.gid = x->req->gid;
+	}
+	if (diag_path("exec", path, err, &o, &r) < 0)
+		return NULL;
+	line = diag_format_line(&r);
+	diag_report_free(&r);
+	return line;
+}
+
+static int spawn_child(struct sup *x)
+{
+	struct spawn_req sr = { 0 };
+	struct spawn_child ch;
+	enum spawn_step st = SPAWN_STEP_SETUP;
+	char *argv[RUN_MAX_ARGS + 8];
+	char **envp;
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, ret;
+	size_t n = 0, i;
+
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		ret = -errno;
+		snprintf(x->error, sizeof(x->error), "pipe: %s", strerror(-ret));
+		goto out_pipes;
+	}
+	/* Bigger pipes: fewer wake-ups for chatty scripts. */
+	fcntl(outp[0], F_SETPIPE_SZ, 1 << 20);
+	fcntl(errp[0], F_SETPIPE_SZ, 1 << 20);
+	if (x->plan->interp[0]) {
+		argv[n++] = (char *)x->plan->interp;
+		for (i = 0; i < x->plan->n_interp_args; i++)
+			argv[n++] = (char *)x->plan->interp_args[i];
+	}
+	if (x->req->drop && x->plan->interp[0]) {
+		sr.pass_file = x->staged_rel;
+		argv[n++] = "/dev/fd/3";
+	} else {
+		argv[n++] = x->staged_rel;
+	}
+	for (i = 0; i < x->req->n_args; i++)
+		argv[n++] = (char *)x->req->args[i];
+	argv[n] = NULL;
+	envp = build_env(x);
+	if (envp == NULL) {
+		ret = -ENOMEM;
+		snprintf(x->error, sizeof(x->error), "%s", strerror(ENOMEM));
+		goto out_pipes;
+	}
+	sr.file = x->plan->interp[0] ? x->plan->interp : x->staged_rel;
+	sr.argv = argv;
+	sr.envp = envp;
+	sr.cwd = x->rundir;
+	sr.out_fd = outp[1];
+	sr.err_fd = errp[1];
+	sr.lim.cpu_s = x->s->cpu_limit_s;
+	sr.lim.data = x->s->memory_limit;
+	sr.lim.nofile = x->s->max_files;
+	sr.lim.nproc = x->s->max_procs;
+	sr.lim.fsize = x->s->max_file_size;
+	sr.drop = x->req->drop;
+	sr.uid = x->req->uid;
+	sr.gid = x->req->gid;
+
+	ret = spawn_start(&sr, &ch);
+	free_env(envp);
+	close(outp[1]);
+	close(errp[1]);
+	outp[1] = errp[1] = -1;
+	if (ret < 0) {
+		snprintf(x->error, sizeof(x->error), "fork: %s", strerror(-ret));
+		goto out_pipes;
+	}
+	x->pid = ch.pid;
+	if (x->have_cg && (ret = cgroup_add_pid(&x->cg, ch.pid)) < 0) {
+		note(x, "cannot move pid %d into %s: %s; falling back to process group and /proc sweep",
+		     (int)ch.pid, x->cg.path, strerror(-ret));
+		cgroup_remove(&x->cg);
+		x->have_cg = false;
+	}
+	ret = spawn_release(&ch, &st);
+	if (ret < 0) {
+		if (st == SPAWN_STEP_EXEC) {
+			char path[PATH_MAX + 64], *d;
+
+			/* The path the user can look at: the interpreter, or
+			 * the staged script itself in direct mode. */
+			snprintf(path, sizeof(path), "%s", x->plan->interp[0] ? x->plan->interp :
+				 x->staged);
+			d = exec_diag(x, path, -ret);
+			snprintf(x->error, sizeof(x->error), "%s", d ? d : strerror(-ret));
+			free(d);
+			x->exec_errno = -ret;
+		} else {
+			snprintf(x->error, sizeof(x->error), "%s in the child before exec: %s",
+				 spawn_step_name(st), strerror(-ret));
+		}
+		waitpid(ch.pid, NULL, 0);
+		x->pid = -1;
+		goto out_pipes;
+	}
+	proc_start_time(ch.pid, &x->pid_start);
+	x->out_rd = outp[0];
+	x->err_rd = errp[0];
+	fcntl(x->out_rd, F_SETFL, O_NONBLOCK);
+	fcntl(x->err_rd, F_SETFL, O_NONBLOCK);
+	return 0;
+
+out_pipes:
+	for (i = 0; i < 2; i++) {
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	return ret;
+}
+
+static int wait_queue(struct sup *x)
+{
+	for (;;) {
+		struct pollfd pf = { .fd = x->sigfd, .events = POLLIN };
+		int r = runrec_claim(x->st, x->plan->id, x->s->max_concurrent);
+
+		if (r == 1) {
+			step(x, EV_CLAIM);
+			return 0;
+		}
+		if (r == -ECANCELED)
+			return r;
+		if (r < 0 && r != -EBUSY) {
+			snprintf(x->error, sizeof(x->error), "claim a slot: %s", strerror(-r));
+			return r;
+		}
+		check_cancel(x);
+		if (run_state_final(x->m.state))
+			return 0;
+		if (poll(&pf, 1, QUEUE_POLL_MS) > 0)
+			on_signals(x);
+		if (run_state_final(x->m.state))
+			return 0;
+	}
+}
+
+static void main_loop(struct sup *x)
+{
+	while (!run_state_final(x->m.state)) {
+		struct pollfd pf[3];
+		int64_t now = mono_ms(), t = -1;
+		int n = 0, due, i;
+
+		if (x->m.state == RS_RUNNING)
+			t = x->deadline - now;
+		else if (x->m.state == RS_STOPPING)
+			t = x->grace_deadline - now;
+		else if (x->m.state == RS_KILLING)
+			t = 100;	/* re-kill a straggler now and then */
+		due = log_writer_due_ms(&x->lw);
+		if (due >= 0 && (t < 0 || due < t))
+			t = due;
+		if (t < 0 && x->m.state != RS_RUNNING)
+			t = 0;
+		pf[n].fd = x->sigfd;
+		pf[n++].events = POLLIN;
+		if (x->out_rd >= 0) {
+			pf[n].fd = x->out_rd;
+			pf[n++].events = POLLIN;
+		}
+		if (x->err_rd >= 0) {
+			pf[n].fd = x->err_rd;
+			pf[n++].events = POLLIN;
+		}
+		if (poll(pf, (nfds_t)n, t > INT32_MAX ? INT32_MAX : (int)t) > 0) {
+			for (i = 1; i < n; i++) {
+				if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+					continue;
+				if (pf[i].fd == x->out_rd)
+					read_pipe(x, &x->out_rd, LOG_STDOUT);
+				else if (pf[i].fd == x->err_rd)
+					read_pipe(x, &x->err_rd, LOG_STDERR);
+			}
+			if (pf[0].revents & POLLIN)
+				on_signals(x);
+		}
+		/* The exit may have been reaped while a stop was under way;
+		 * the table decides what it means in this state. */
+		if (x->exited && !run_state_final(x->m.state))
+			step(x, WIFEXITED(x->wstatus) && WEXITSTATUS(x->wstatus) == 0 ?
+			     EV_EXIT_OK : EV_EXIT_FAIL);
+		now = mono_ms();
+		if (x->m.state == RS_RUNNING && now >= x->deadline)
+			step(x, EV_TIMEOUT);
+		if (x->m.state == RS_STOPPING && now >= x->grace_deadline)
+			step(x, EV_GRACE_EXPIRED);
+		if (x->m.state == RS_KILLING)
+			domain_signal(x, SIGKILL);
+		if (log_writer_due_ms(&x->lw) == 0)
+			log_writer_flush(&x->lw);
+	}
+}
+
+/* After the verdict: nothing of the run may remain, and every byte the
+ * run wrote before dying is still read. */
+static void teardown(struct sup *x)
+{
+	int64_t deadline = mono_ms() + TEARDOWN_MS;
+
+	if (x->pid > 0 || x->have_cg) {
+		domain_signal(x, SIGKILL);
+		if (x->have_cg) {
+			cgroup_wait_empty(&x->cg, TEARDOWN_MS);
+		} else {
+			while (mono_ms() < deadline) {
+				pid_t skip[1] = { x->wd.pid };
+				int k;
+
+				reap(x);
+				k = proc_signal_tree(getpid(), skip, x->wd.pid > 0 ? 1 : 0,
+						     x->marker_kv, SIGKILL);
+				if (k <= 0)
+					break;
+				{
+					struct timespec ts = { 0, 1000000 };
+
+					nanosleep(&ts, NULL);
+				}
+			}
+		}
+	}
+	while ((x->out_rd >= 0 || x->err_rd >= 0) && mono_ms() < deadline) {
+		struct pollfd pf[2];
+		int n = 0, i;
+
+		if (x->out_rd >= 0) {
+			pf[n].fd = x->out_rd;
+			pf[n++].events = POLLIN;
+		}
+		if (x->err_rd >= 0) {
+			pf[n].fd = x->err_rd;
+			pf[n++].events = POLLIN;
+		}
+		if (poll(pf, (nfds_t)n, (int)(deadline - mono_ms())) <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (pf[i].fd == x->out_rd)
+				read_pipe(x, &x->out_rd, LOG_STDOUT);
+			else if (pf[i].fd == x->err_rd)
+				read_pipe(x, &x->err_rd, LOG_STDERR);
+		}
+	}
+	if (x->out_rd >= 0 || x->err_rd >= 0)
+		note(x, "output pipes still open %d ms after the run ended; "
+		     "a process outside the kill domain holds them", TEARDOWN_MS);
+	if (x->out_rd >= 0)
+		close(x->out_rd);
+	if (x->err_rd >= 0)
+		close(x->err_rd);
+	x->out_rd = x->err_rd = -1;
+	if (x->pid > 0 && !x->exited) {
+		x->exited = wait4(x->pid, &x->wstatus, 0, &x->ru) == x->pid;
+	}
+	reap(x);
+}
+
+static void verdict_text(struct sup *x, struct run_verdict *v)
+{
+	char sigtxt[128] = "";
+	int ws = x->wstatus;
+
+	v->state = x->m.state;
+	v->has_exit_code = x->exited && WIFEXITED(ws);
+	v->exit_code = v->has_exit_code ? WEXITSTATUS(ws) : 0;
+	v->signal = x->exited && WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+	v->exec_errno = x->exec_errno;
+	if (v->signal)
+		snprintf(sigtxt, sizeof(sigtxt), "killed by signal %d (%s)", v->signal,
+			 strsignal(v->signal));
+	switch (x->m.state) {
+	case RS_COMPLETED:
+		if (x->error[0] == '\0')
+			v->error = NULL;
+		break;
+	case RS_FAILED:
+		if (x->error[0] == '\0') {
+			if (v->signal)
+				snprintf(x->error, sizeof(x->error), "%s", sigtxt);
+			else
+				snprintf(x->error, sizeof(x->error), "exited with status %d",
+					 v->exit_code);
+		}
+		break;
+	case RS_TIMED_OUT:
+		snprintf(x->error, sizeof(x->error), "timed out after %llu ms%s%s",
+			 (unsigned long long)(x->timeout_ns / 1000000), sigtxt[0] ? "; " : "", sigtxt);
+		break;
+	case RS_CANCELLED:
+		snprintf(x->error, sizeof(x->error), "%s%s%s",
+			 x->cancel_why ? x->cancel_why : "cancelled", sigtxt[0] ? "; " : "", sigtxt);
+		break;
+	default:
+		break;
+	}
+	v->error = x->error[0] ? x->error : NULL;
+}
+
+static int setup_signals(int *sigfd, sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, old) < 0)
+		return -errno;
+	*sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (*sigfd < 0)
+		return -errno;
+	/* A reader of `runner logs` may go away; the supervisor never
+	 * writes to a pipe of its own, but the store's files must not
+	 * kill it either. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int run_supervise(const struct settings *s, const struct run_request *req,
+		  const struct run_plan *plan, int ready_fd, char *err, size_t errlen)
+{
+	struct sup x;
+	struct run_verdict v = { .cpu_ms = -1, .peak_rss_kb = -1 };
+	sigset_t oldmask;
+	uint64_t self_start = 0;
+	int ret;
+
+	memset(&x, 0, sizeof(x));
+	x.s = s;
+	x.req = req;
+	x.plan = plan;
+	x.pid = -1;
+	x.wd.pid = -1;
+	x.wd.fd = -1;
+	x.out_rd = x.err_rd = -1;
+	x.sigfd = -1;
+	x.timeout_ns = req->timeout_ns ? req->timeout_ns : s->max_execution_ns;
+	snprintf(x.marker_kv, sizeof(x.marker_kv), "%s=%s", PROC_MARK_VAR, plan->marker);
+	run_machine_init(&x.m, RS_QUEUED);
+
+	ret = setup_signals(&x.sigfd, &oldmask);
+	if (ret < 0) {
+		snprintf(err, errlen, "signals: %s", strerror(-ret));
+		return ret;
+	}
+	/* Orphans of the run are re-parented to us, not to init: we can
+	 * reap and find them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	ret = store_open(s->state_dir, &x.st, err, errlen);
+	if (ret < 0)
+		goto out_sig;
+	proc_start_time(getpid(), &self_start);
+	ret = runrec_set_supervisor(x.st, plan->id, getpid(), self_start);
+	if (ready_fd >= 0) {
+		if (ret == 0 && write(ready_fd, "R", 1) != 1)
+			ret = -errno;
+		close(ready_fd);
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: register supervisor: %s", store_path(x.st), strerror(-ret));
+		goto out_store;
+	}
+	getrusage(RUSAGE_CHILDREN, &x.ru_before);
+
+	ret = wait_queue(&x);
+	if (ret == -ECANCELED) {
+		/* Someone recorded a verdict for the queued run already. */
+		struct run_rec r;
+
+		ret = runrec_get(x.st, plan->id, &r, err, errlen);
+		if (ret == 0) {
+			ret = (int)r.state;
+			run_rec_free(&r);
+		}
+		goto out_store;
+	}
+	if (ret < 0 || run_state_final(x.m.state)) {
+		if (ret < 0)
+			run_machine_init(&x.m, RS_FAILED);
+		goto record;
+	}
+
+	ret = log_writer_init(&x.lw, x.st, plan->id, s->max_log);
+	if (ret < 0) {
+		snprintf(x.error, sizeof(x.error), "log writer: %s", strerror(-ret));
+		step(&x, EV_SPAWN_FAILED);
+		goto record;
+	}
+	x.lw_open = true;
+	if (stage(&x) < 0) {
+		step(&x, EV_SPAWN_FAILED);
+		goto finish;
+	}
+	{
+		struct cgroup_limits lim = { .memory_max = s->memory_limit,
+					     .pids_max = s->max_procs };
+		char name[96], cgerr[1024];
+
+		snprintf(name, sizeof(name), "run-%lld-%.8s", (long long)plan->id, plan->marker);
+		if (s->use_cgroup)
+			x.have_cg = cgroup_create(name, &lim, &x.cg, cgerr, sizeof(cgerr)) == 0;
+		else
+			snprintf(cgerr, sizeof(cgerr), "RUNNER_CGROUP=off");
+		if (!x.have_cg)
+			note(&x, "no cgroup (%s): kill domain is the process group, subreaper and /proc sweep",
+			     cgerr);
+	}
+	ret = watchdog_start(&x.wd, x.have_cg ? x.cg.path : NULL, x.marker_kv);
+	if (ret < 0) {
+		snprintf(x.error, sizeof(x.error), "watchdog: %s", strerror(-ret));
+		step(&x, EV_SPAWN_FAILED);
+		goto finish;
+	}
+	if (spawn_child(&x) < 0) {
+		step(&x, EV_SPAWN_FAILED);
+		goto finish;
+	}
+	runrec_set_process(x.st, plan->id, x.pid, x.pid_start, x.have_cg ? x.cg.path : NULL);
+	x.deadline = mono_ms() + (int64_t)(x.timeout_ns / 1000000);
+	/* A cancel that came while we were setting up. */
+	check_cancel(&x);
+	main_loop(&x);
+
+finish:
+	teardown(&x);
+	if (x.have_cg) {
+		int64_t cpu_us, peak;
+
+		cgroup_stats(&x.cg, &cpu_us, &peak);
+		v.cpu_ms = cpu_us >= 0 ? cpu_us / 1000 : -1;
+		v.peak_rss_kb = peak >= 0 ? peak / 1024 : -1;
+		if (cgroup_remove(&x.cg) < 0)
+			note(&x, "cannot remove cgroup %s: %s", x.cg.path, strerror(errno));
+	}
+	if (v.cpu_ms < 0) {
+		struct rusage now;
+
+		getrusage(RUSAGE_CHILDREN, &now);
+		v.cpu_ms = ((int64_t)(now.ru_utime.tv_sec - x.ru_before.ru_utime.tv_sec) +
+			    (now.ru_stime.tv_sec - x.ru_before.ru_stime.tv_sec)) * 1000 +
+			   ((int64_t)(now.ru_utime.tv_usec - x.ru_before.ru_utime.tv_usec) +
+			    (now.ru_stime.tv_usec - x.ru_before.ru_stime.tv_usec)) / 1000;
+	}
+	if (v.peak_rss_kb < 0 && x.exited)
+		v.peak_rss_kb = x.ru.ru_maxrss;
+	watchdog_done(&x.wd);
+	if (x.wd.pid > 0)
+		waitpid(x.wd.pid, NULL, 0);
+	unstage(&x);
+record:
+	if (x.lw_open) {
+		int lr = log_writer_close(&x.lw);
+
+		x.lw_open = false;
+		if (lr < 0) {
+			size_t l = strlen(x.error);
+
+			snprintf(x.error + l, sizeof(x.error) - l, "%slog capture failed: %s",
+				 l ? "; " : "", strerror(-lr));
+		}
+	}
+	verdict_text(&x, &v);
+	ret = runrec_finish(x.st, plan->id, &v);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: record verdict of run %lld: %s", store_path(x.st),
+			 (long long)plan->id, strerror(-ret));
+	} else {
+		ret = (int)x.m.state;
+	}
+out_store:
+	store_close(x.st);
+out_sig:
+	if (x.sigfd >= 0)
+		close(x.sigfd);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	return ret;
+}
+
+/* ---- from other processes: cancel, wait, recover ---- */
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	struct run_rec r;
+	int ret;
+
+	for (;;) {
+		ret = runrec_get(st, id, &r, err, errlen);
+		if (ret < 0)
+			return ret;
+		ret = (int)r.state;
+		run_rec_free(&r);
+		if (run_state_final((enum run_state)ret))
+			return ret;
+		if (timeout_ms > 0 && mono_ms() >= deadline) {
+			snprintf(err, errlen, "run %lld is still %s", (long long)id,
+				 run_state_name((enum run_state)ret));
+			return -ETIMEDOUT;
+		}
+		sleep_ms(20);
+	}
+}
+
+int run_cancel(struct store *st, int64_t id, int wait_ms, bool *already, char *err, size_t errlen)
+{
+	struct run_rec r;
+	char marker[96], why[256];
+	int ret;
+
+	*already = false;
+	ret = runrec_get(st, id, &r, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (run_state_final(r.state)) {
+		*already = true;
+		ret = (int)r.state;
+		goto out;
+	}
+	ret = runrec_request_cancel(st, id);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: request cancel of run %lld: %s", store_path(st),
+			 (long long)id, strerror(-ret));
+		goto out;
+	}
+	if (r.supervisor_pid > 0 && proc_alive((pid_t)r.supervisor_pid, r.supervisor_start)) {
+		kill((pid_t)r.supervisor_pid, SIGUSR1);
+	} else {
+		struct run_machine m;
+		struct run_verdict v = { .cpu_ms = -1, .peak_rss_kb = -1 };
+
+		/* No supervisor to do it: kill the domain ourselves and
+		 * record the verdict through the same table. */
+		run_machine_init(&m, r.state);
+		run_step(&m, EV_CANCEL);
+		if (m.state == RS_STOPPING) {
+			snprintf(marker, sizeof(marker), "%s=%s", PROC_MARK_VAR, r.marker);
+			domain_kill_orphaned(r.cgroup, r.marker[0] ? marker : NULL, 5000);
+			if (r.workdir)
+				unstage_dir(r.workdir);
+			run_step(&m, EV_EXIT_FAIL);
+		}
+		snprintf(why, sizeof(why), "cancelled by runner cancel; the supervisor%s was gone%s",
+			 r.supervisor_pid > 0 ? "" : " (none registered)",
+			 r.state == RS_RUNNING ? ", so cancel killed the run's processes itself" : "");
+		v.state = m.state;
+		v.error = why;
+		runrec_finish(st, id, &v);
+	}
+	ret = run_wait(st, id, wait_ms, err, errlen);
+out:
+	run_rec_free(&r);
+	return ret;
+}
+
+struct recover_ctx {
+	int64_t ids[4096];
+	size_t n;
+};
+
+static int collect(void *ctx, const struct run_rec *r)
+{
+	struct recover_ctx *c = ctx;
+
+	if (c->n < sizeof(c->ids) / sizeof(c->ids[0]))
+		c->ids[c->n++] = r->id;
+	return 0;
+}
+
+int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *line),
+		void *ctx, char *err, size_t errlen)
+{
+	struct recover_ctx *c = calloc(1, sizeof(*c));
+	int lost = 0, ret;
+	size_t i;
+
+	if (c == NULL)
+		return -ENOMEM;
+	ret = runrec_list(st, "RUNNING", collect, c, err, errlen);
+	if (ret == 0)
+		ret = runrec_list(st, "QUEUED", collect, c, err, errlen);
+	if (ret < 0)
+		goto out;
+	for (i = 0; i < c->n; i++) {
+		struct run_rec r;
+		struct run_machine m;
+		struct run_verdict v = { .cpu_ms = -1, .peak_rss_kb = -1 };
+		char marker[96], why[512];
+		struct cgroup_run cg;
+		bool procs = false;
+
+		if (runrec_get(st, c->ids[i], &r, NULL, 0) < 0)
+			continue;
+		if (run_state_final(r.state) ||
+		    (r.supervisor_pid > 0 && proc_alive((pid_t)r.supervisor_pid, r.supervisor_start)) ||
+		    (r.supervisor_pid == 0 && runrec_now_ms() - r.created_at < 10000)) {
+			run_rec_free(&r);
+			continue;
+		}
+		snprintf(marker, sizeof(marker), "%s=%s", PROC_MARK_VAR, r.marker);
+		if (r.cgroup) {
+			memset(&cg, 0, sizeof(cg));
+			cgroup_attach(r.cgroup, &cg);
+			procs = cgroup_populated(&cg) == 1;
+		}
+		procs = procs || (r.pid > 0 && proc_alive((pid_t)r.pid, r.pid_start)) ||
+			(r.marker[0] && proc_count_marked(marker) > 0);
+		/* Policy: processes without a supervisor are killed, not
+		 * adopted - nobody would capture their output or enforce their
+		 * timeout. */
+		if (procs || r.cgroup)
+			domain_kill_orphaned(r.cgroup, r.marker[0] ? marker : NULL, 5000);
+		snprintf(why, sizeof(why), "%s; supervisor %lld gone (found by runner recover)%s",
+			 r.state == RS_QUEUED ? "lost while queued" : "lost while running",
+			 (long long)r.supervisor_pid,
+			 procs ? "; its processes were still running and were killed" :
+			 "; no process of the run was left");
+		if (r.workdir)
+			unstage_dir(r.workdir);
+		run_machine_init(&m, r.state);
+		run_step(&m, EV_LOST);
+		v.state = m.state;
+		v.error = why;
+		if (runrec_finish(st, r.id, &v) == 1) {
+			lost++;
+			if (cb) {
+				char line[700];
+
+				snprintf(line, sizeof(line), "run %lld: LOST: %s", (long long)r.id, why);
+				cb(ctx, r.id, line);
+			}
+		}
+		run_rec_free(&r);
+	}
+	ret = lost;
+out:
+	free(c);
+	return ret;
+}

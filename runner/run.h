@@ -1,0 +1,89 @@
+/* Running a script under supervision: submission of a run, and the
+ * supervisor that takes it from QUEUED to its verdict.
+ *
+ * The supervisor is the `runner exec` process itself, or with --detach a
+ * double-forked process in its own session that outlives the command.  It
+ * waits for a concurrency slot (runrec_claim), stages the script in a
+ * per-run directory of the runner directory (its working directory), puts
+ * the child in a per-run cgroup (or, without one, relies on being a child
+ * subreaper plus process group and /proc sweeps), forks a watchdog that
+ * kills the run if the supervisor dies, captures stdout and stderr into
+ * the store, enforces the timeout, obeys cancel (SIGUSR1 after the store's
+ * cancel flag is set; SIGTERM, SIGINT and SIGHUP to the supervisor count as
+ * cancel too), and records the verdict through the lifecycle table. */
+#ifndef RUNNER_RUN_H
+#define RUNNER_RUN_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lifecycle.h"
+#include "settings.h"
+#include "store.h"
+
+#define RUN_MAX_ARGS 256
+#define RUN_MAX_ENV 256
+
+struct run_request {
+	const char *script_id;
+	const char *args[RUN_MAX_ARGS];
+	size_t n_args;
+	const char *env[RUN_MAX_ENV];	/* "K=V" */
+	size_t n_env;
+	uint64_t timeout_ns;		/* 0: MAX_EXECUTION_TIME */
+	/* --user: resolved before any fork (NSS is not fork-safe). */
+	const char *user;
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+	char home[PATH_MAX];
+};
+
+/* What the supervisor needs beyond the request: filled by run_prepare. */
+struct run_plan {
+	int64_t id;
+	char marker[48];		/* token of FIELDRIG_RUN_MARK */
+	char script_path[PATH_MAX];	/* the uploaded file */
+	char ext[16];			/* ".py" */
+	char interp[PATH_MAX];		/* "" in direct mode */
+	const char *interp_args[2];
+	size_t n_interp_args;
+};
+
+/* Checks the script and request, chooses the interpreter, and inserts the
+ * QUEUED run.  Returns 0, -EINVAL for the caller's input (unknown script,
+ * bad --env), or another -errno; err names the cause. */
+int run_prepare(const struct settings *s, struct store *st, const struct run_request *req,
+		struct run_plan *plan, char *err, size_t errlen);
+
+/* Supervises the run to its verdict (opens its own store connection: call
+ * it with no connection carried across a fork).  ready_fd, when >= 0, gets
+ * one byte once the supervisor is registered in the store, and is closed.
+ * Returns the final state, or -errno when supervision itself could not
+ * start (err set). */
+int run_supervise(const struct settings *s, const struct run_request *req,
+		  const struct run_plan *plan, int ready_fd, char *err, size_t errlen);
+
+/* Cancels a run from another process: sets the cancel flag and signals a
+ * live supervisor, or, when the supervisor is gone, kills the run's domain
+ * and records CANCELLED itself.  Waits up to wait_ms for the verdict.
+ * Returns the final state (*already: it had ended before), -ENOENT,
+ * -ETIMEDOUT or -errno. */
+int run_cancel(struct store *st, int64_t id, int wait_ms, bool *already, char *err,
+	       size_t errlen);
+
+/* Waits for a verdict (0: forever).  Returns the final state or
+ * -ETIMEDOUT / -errno. */
+int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t errlen);
+
+/* `runner recover`: every QUEUED or RUNNING run whose supervisor is gone
+ * becomes LOST, its processes killed first if any live.  cb (may be NULL)
+ * gets one line per decision.  Returns the number of runs marked LOST or
+ * -errno. */
+int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *line),
+		void *ctx, char *err, size_t errlen);
+
+#endif

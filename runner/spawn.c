@@ -1,0 +1,264 @@
+/* fork + setup + exec with the exec errno passed back; see spawn.h. */
+#include "spawn.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+const char *spawn_step_name(enum spawn_step step)
+{
+	switch (step) {
+	case SPAWN_STEP_SETUP: return "setup";
+	case SPAWN_STEP_CHDIR: return "chdir";
+	case SPAWN_STEP_OPEN_SCRIPT: return "open script";
+	case SPAWN_STEP_RLIMIT: return "setrlimit";
+	case SPAWN_STEP_NETNS: return "unshare(CLONE_NEWNET)";
+	case SPAWN_STEP_SETGROUPS: return "setgroups";
+	case SPAWN_STEP_SETGID: return "setgid";
+	case SPAWN_STEP_SETUID: return "setuid";
+	case SPAWN_STEP_NO_NEW_PRIVS: return "prctl(PR_SET_NO_NEW_PRIVS)";
+	case SPAWN_STEP_EXEC: return "exec";
+	}
+	return "?";
+}
+
+/* In the child only: report the failed step and leave.  Nothing here may
+ * allocate or take a lock: the parent may have been in the middle of
+ * anything when it forked. */
+static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
+{
+	int msg[2] = { (int)step, errno };
+	ssize_t n;
+
+	do
+		n = write(fd, msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	_exit(127);
+}
+
+static int set_limit(int res, uint64_t v)
+{
+	struct rlimit rl = { .rlim_cur = (rlim_t)v, .rlim_max = (rlim_t)v };
+
+	if (setrlimit(res, &rl) == 0)
+		return 0;
+	/* Lowering the hard limit can be refused where the soft one is not
+	 * (valgrind guards its own descriptors' hard NOFILE limit); a soft
+	 * limit still stops a runaway script, if not a determined one. */
+	if (errno != EPERM || getrlimit(res, &rl) < 0)
+		return -1;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)v)
+		return 0;
+	rl.rlim_cur = (rlim_t)v;
+	return setrlimit(res, &rl);
+}
+
+/* Marks every descriptor from 3 up close-on-exec.  close_range does it in
+ * one call; where it is missing (old kernels, valgrind) walk the open
+ * descriptors instead - /proc/self/fd lists exactly those. */
+static void cloexec_from(int lowfd)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+
+		if (fd >= lowfd && fd != dirfd(d))
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
+static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd, int err_wr,
+					    pid_t parent)
+{
+	struct sigaction sa;
+	sigset_t all;
+	char go;
+	ssize_t n;
+	int devnull, out_fd, err_fd, sig;
+
+	/* The error pipe must not sit on 3, which may carry the script. */
+	if (err_wr < 10) {
+		int high = fcntl(err_wr, F_DUPFD_CLOEXEC, 10);
+
+		if (high >= 0) {
+			close(err_wr);
+			err_wr = high;
+		}
+	}
+	/* Signals: the supervisor blocks some for its signalfd, and ignored
+	 * dispositions survive exec; the script must start with defaults. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+
+	if (setsid() < 0)
+		child_fail(err_wr, SPAWN_STEP_SETUP);
+	/* Held here until the parent has put us into the run's cgroup, so
+	 * not a single instruction of the script runs outside it. */
+	do
+		n = read(go_rd, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(127);
+	close(go_rd);
+
+	/* A parent started with 0, 1 or 2 closed may hand us pipes on those
+	 * numbers: lift the sources above 2 first, so one dup2 cannot
+	 * clobber another's source (and dup2(fd, fd), which would keep
+	 * close-on-exec, never happens). */
+	out_fd = r->out_fd < 3 ? fcntl(r->out_fd, F_DUPFD_CLOEXEC, 3) : r->out_fd;
+	err_fd = r->err_fd < 3 ? fcntl(r->err_fd, F_DUPFD_CLOEXEC, 3) : r->err_fd;
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull >= 0 && devnull < 3)
+		devnull = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+	if (out_fd < 0 || err_fd < 0 || devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
+	    dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+		child_fail(err_wr, SPAWN_STEP_SETUP);
+	cloexec_from(3);
+
+	if (r->cwd && chdir(r->cwd) < 0)
+		child_fail(err_wr, SPAWN_STEP_CHDIR);
+	if (r->pass_file) {
+		int fd = open(r->pass_file, O_RDONLY | O_NOFOLLOW);
+
+		/* dup2 onto 3 clears close-on-exec (err_wr was moved above
+		 * 10 at the start, so 3 is free to take). */
+		if (fd < 0)
+			child_fail(err_wr, SPAWN_STEP_OPEN_SCRIPT);
+		if (fd != 3) {
+			if (dup2(fd, 3) < 0)
+				child_fail(err_wr, SPAWN_STEP_OPEN_SCRIPT);
+			close(fd);
+		}
+	}
+	if (set_limit(RLIMIT_CORE, 0) < 0 ||
+	    (r->lim.cpu_s && set_limit(RLIMIT_CPU, r->lim.cpu_s) < 0) ||
+	    (r->lim.data && set_limit(RLIMIT_DATA, r->lim.data) < 0) ||
+	    (r->lim.nofile && set_limit(RLIMIT_NOFILE, r->lim.nofile) < 0) ||
+	    (r->lim.nproc && set_limit(RLIMIT_NPROC, r->lim.nproc) < 0) ||
+	    (r->lim.fsize && set_limit(RLIMIT_FSIZE, r->lim.fsize) < 0))
+		child_fail(err_wr, SPAWN_STEP_RLIMIT);
+	if (r->new_netns && unshare(CLONE_NEWNET) < 0)
+		child_fail(err_wr, SPAWN_STEP_NETNS);
+	if (r->drop) {
+		if (setgroups(0, NULL) < 0)
+			child_fail(err_wr, SPAWN_STEP_SETGROUPS);
+		if (setresgid(r->gid, r->gid, r->gid) < 0)
+			child_fail(err_wr, SPAWN_STEP_SETGID);
+		if (setresuid(r->uid, r->uid, r->uid) < 0)
+			child_fail(err_wr, SPAWN_STEP_SETUID);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(err_wr, SPAWN_STEP_NO_NEW_PRIVS);
+	/* After the credential change, which clears it: if the supervisor
+	 * dies, the direct child goes with it (the watchdog takes care of
+	 * the rest of the tree). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(127);
+	execve(r->file, r->argv, r->envp);
+	child_fail(err_wr, SPAWN_STEP_EXEC);
+}
+
+int spawn_start(const struct spawn_req *r, struct spawn_child *c)
+{
+	int go[2], errp[2], ret;
+	pid_t parent = getpid();
+
+	c->pid = -1;
+	c->go_fd = c->err_fd = -1;
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out_go;
+	}
+	c->pid = fork();
+	if (c->pid < 0) {
+		ret = -errno;
+		close(errp[0]);
+		close(errp[1]);
+		goto out_go;
+	}
+	if (c->pid == 0) {
+		close(go[1]);
+		close(errp[0]);
+		child(r, go[0], errp[1], parent);
+	}
+	close(go[0]);
+	close(errp[1]);
+	c->go_fd = go[1];
+	c->err_fd = errp[0];
+	return 0;
+
+out_go:
+	close(go[0]);
+	close(go[1]);
+	return ret;
+}
+
+int spawn_release(struct spawn_child *c, enum spawn_step *step)
+{
+	int msg[2];
+	ssize_t n;
+	int ret = 0;
+
+	n = write(c->go_fd, "g", 1);
+	close(c->go_fd);
+	c->go_fd = -1;
+	if (n != 1) {
+		/* The child is already gone; it reports nothing. */
+		*step = SPAWN_STEP_SETUP;
+		ret = -ECHILD;
+		goto out;
+	}
+	/* EOF: the close-on-exec descriptor went away in a successful
+	 * exec.  A message: the step and errno that failed. */
+	do
+		n = read(c->err_fd, msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(msg)) {
+		*step = (enum spawn_step)msg[0];
+		ret = msg[1] > 0 ? -msg[1] : -EIO;
+	} else if (n != 0) {
+		*step = SPAWN_STEP_SETUP;
+		ret = n < 0 ? -errno : -EIO;
+	}
+out:
+	close(c->err_fd);
+	c->err_fd = -1;
+	return ret;
+}
+
+void spawn_abort(struct spawn_child *c)
+{
+	if (c->go_fd >= 0)
+		close(c->go_fd);
+	if (c->err_fd >= 0)
+		close(c->err_fd);
+	c->go_fd = c->err_fd = -1;
+}

@@ -1,0 +1,143 @@
+/* The watchdog process; see watchdog.h. */
+#include "watchdog.h"
+#include "cgroup.h"
+#include "proctree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int domain_kill_orphaned(const char *cgroup_path, const char *marker, int timeout_ms)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	struct cgroup_run cg;
+	int seen = 0, n;
+
+	if (cgroup_path && cgroup_path[0]) {
+		memset(&cg, 0, sizeof(cg));
+		cgroup_attach(cgroup_path, &cg);
+		if (cgroup_kill(&cg) == 0)
+			cgroup_wait_empty(&cg, timeout_ms);
+		cgroup_remove(&cg);
+	}
+	if (marker == NULL)
+		return 0;
+	/* Repeat the sweep: a process may fork between two looks. */
+	for (;;) {
+		n = proc_signal_tree(0, NULL, 0, marker, SIGKILL);
+		if (n <= 0)
+			return seen;
+		seen += n;
+		if (mono_ms() > deadline)
+			return -ETIMEDOUT;
+		{
+			struct timespec ts = { 0, 2000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static void __attribute__((noreturn)) watchdog_main(int fd, const char *cgroup_path,
+						    const char *marker)
+{
+	char c;
+	ssize_t n;
+
+	/* Own session: Ctrl-C or a group signal meant for the runner's
+	 * terminal job must not take the watchdog down with it. */
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	prctl(PR_SET_NAME, "runner-watchdog", 0, 0, 0);
+	do
+		n = read(fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1 && c == 'D')
+		_exit(0);
+	domain_kill_orphaned(cgroup_path, marker, 10000);
+	_exit(0);
+}
+
+int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
+{
+	char *cg = cgroup_path ? strdup(cgroup_path) : NULL, *mk = strdup(marker);
+	sigset_t none;
+	int p[2];
+
+	w->pid = -1;
+	w->fd = -1;
+	if ((cgroup_path && !cg) || !mk) {
+		free(cg);
+		free(mk);
+		return -ENOMEM;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(cg);
+		free(mk);
+		return -errno;
+	}
+	w->pid = fork();
+	if (w->pid < 0) {
+		int e = errno;
+
+		close(p[0]);
+		close(p[1]);
+		free(cg);
+		free(mk);
+		return -e;
+	}
+	if (w->pid == 0) {
+		int fd;
+
+		/* Keep only the read end: anything else open here (the store,
+		 * the run's pipes) would outlive the supervisor through us. */
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != p[0])
+				close(fd);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		watchdog_main(p[0], cg, mk);
+	}
+	close(p[0]);
+	free(cg);
+	free(mk);
+	w->fd = p[1];
+	return 0;
+}
+
+void watchdog_done(struct watchdog *w)
+{
+	if (w->fd < 0)
+		return;
+	if (write(w->fd, "D", 1) != 1) {
+		/* Already gone: nothing to tell. */
+	}
+	close(w->fd);
+	w->fd = -1;
+}

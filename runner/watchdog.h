@@ -1,0 +1,39 @@
+/* The watchdog: what makes a run's processes die with their supervisor.
+ *
+ * PR_SET_PDEATHSIG on the direct child does not reach its descendants, so
+ * before the child is spawned the supervisor forks a small watchdog in a
+ * session of its own, outside the run's kill domain, holding the read end
+ * of a pipe whose only write end the supervisor keeps.  When the
+ * supervisor ends normally it writes 'D' and the watchdog exits.  When the
+ * supervisor dies any other way (kill -9, a crash, OOM) the kernel closes
+ * the write end, the watchdog reads EOF and kills the domain: cgroup.kill
+ * (or freeze + KILL of cgroup.procs) and rmdir when the run has a cgroup,
+ * else SIGKILL to every process carrying the run's environment marker,
+ * repeated until none is left.  The run stays RUNNING in the store until
+ * `runner recover` marks it LOST: the watchdog does not open the store, so
+ * it cannot be the one that wedges it. */
+#ifndef RUNNER_WATCHDOG_H
+#define RUNNER_WATCHDOG_H
+
+#include <sys/types.h>
+
+struct watchdog {
+	pid_t pid;
+	int fd;			/* write end; -1 when not running */
+};
+
+/* cgroup_path may be NULL (no cgroup: marker sweep only).  marker is
+ * "FIELDRIG_RUN_MARK=<token>".  Returns 0 or -errno. */
+int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker);
+
+/* Tells the watchdog the supervisor finished its job; it exits.  The
+ * caller reaps it (or the subreaper loop does). */
+void watchdog_done(struct watchdog *w);
+
+/* Kills a run's domain from outside its supervisor (watchdog, cancel of an
+ * orphaned run, recover): cgroup first, then the marker sweep, until both
+ * are empty or timeout_ms passes.  Returns the number of processes seen
+ * by the sweeps, or -ETIMEDOUT. */
+int domain_kill_orphaned(const char *cgroup_path, const char *marker, int timeout_ms);
+
+#endif
