@@ -14,6 +14,9 @@ ff_true "python3 -m venv venv" "$PY" -m venv --without-pip venv
 ff_expect "the venv's python runs with the venv as prefix" out="$M/venv" -- venv/bin/python -c 'import sys; print(sys.prefix)'
 ff_expect "the venv's python symlink reads back" outhas=python -- readlink venv/bin/python
 ff_expect "the venv is in the backing dir" rc=0 -- test -f "$B/venv/pyvenv.cfg"
+ff_true "python3 -m venv with pip (ensurepip installs pip onto the mount)" "$PY" -m venv venvpip
+ff_expect "the venv's pip runs from the venv" rc=0 outhas="$M/venvpip/lib/python3" -- venvpip/bin/python -m pip --version
+ff_expect "pip list sees pip installed in the venv" rc=0 outhas=pip -- venvpip/bin/python -m pip list --disable-pip-version-check
 
 # --- git init + commit
 ff_true "git init, add, commit" bash -c 'git init -q repo && cd repo && echo "print(1)" > a.py && mkdir -p d && echo x > d/b &&
