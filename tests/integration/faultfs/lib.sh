@@ -25,6 +25,16 @@ case $(readlink "/proc/$$/exe") in
 *valgrind* | *memcheck*) exec /bin/bash "$0" "$@" ;;
 esac
 
+# Run in a private mount namespace.  A process elsewhere on the machine that
+# creates a mount namespace (unshare -m) while one of our faultfs mounts
+# exists gets a copy of it, and that copy keeps the FUSE connection -- and
+# our daemon -- alive after our `fusermount3 -u`.  In a namespace of our own
+# nobody else copies our mounts, and whatever we leave is gone with us.
+if [ -z "${FF_PRIVATE_NS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+	export FF_PRIVATE_NS=1
+	exec unshare --mount --propagation private /bin/bash "$0" "$@"
+fi
+
 set -u
 export LC_ALL=C TZ=UTC
 umask 022
@@ -39,6 +49,7 @@ FF_BGPIDS=()                 # other background processes (ctl trace --follow ..
 declare -A FF_PID=()         # mountpoint -> daemon pid (while we have not reaped it)
 declare -A FF_ARGS=()        # mountpoint -> "backing mnt options" as a %q string
 declare -A FF_LOG=()         # mountpoint -> daemon stdout/stderr
+declare -A FF_DEV=()         # mountpoint -> st_dev of the FUSE mount (maj:min)
 FF_LAST_CMD=""
 FF_LAST_CWD=""
 PY=/usr/bin/python3
@@ -63,6 +74,15 @@ ff_begin() {
 	[ "$(id -u)" = 0 ] || ff_skip "needs root (mounts tmpfs, checks other users' rights)"
 	[ -c /dev/fuse ] || ff_skip "/dev/fuse is missing"
 	command -v fusermount3 >/dev/null || ff_skip "fusermount3 is missing"
+	if [ "${FF_PRIVATE_NS:-}" = 1 ]; then
+		# Our namespace began with copies of every mount, other people's
+		# FUSE mounts too; let go of those copies so their daemons can
+		# still exit when they unmount (this touches only our namespace).
+		local m
+		for m in $(awk '$3 ~ /^fuse/ { print $2 }' /proc/self/mounts); do
+			umount -l "$(printf '%b' "$m")" 2>/dev/null
+		done
+	fi
 	WORK=$(mktemp -d "/tmp/faultfs-it.$FF_NAME.XXXXXX") || exit 2
 	chmod 755 "$WORK"
 	FF_LOGDIR=${FAULTFS_IT_LOGDIR:-$WORK}
@@ -153,6 +173,7 @@ ff_mount() {
 	end=$(ff_deadline "$FF_WAIT")
 	while ff_before "$end"; do
 		if ff_is_mounted "$mnt"; then
+			FF_DEV[$mnt]=$(awk -v m="$mnt" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
 			# Make sure the wrapper really is in charge of the daemon.
 			if [[ ${FAULTFS_WRAPPER:-} == *valgrind* ]] &&
 				[[ $(readlink "/proc/$pid/exe") != *valgrind* && $(readlink "/proc/$pid/exe") != *memcheck* ]]; then
@@ -182,7 +203,7 @@ ff_reap() {
 	[ -n "$pid" ] || return 0
 	if ! ff_wait_gone "$pid" "$FF_WAIT"; then
 		ff_fail "daemon of $mnt exits after unmount" "exit within ${FF_WAIT}s" \
-			"pid $pid still running ($(ff_is_mounted "$mnt" && echo "still mounted" || echo "not mounted")); processes using the mount:$(ff_holders "$mnt"); its threads:$(ff_threads "$pid"); killing it"
+			"pid $pid still running ($(ff_is_mounted "$mnt" && echo "still mounted" || echo "not mounted")); processes using the mount:$(ff_holders "$mnt"); other mount namespaces with a copy of it:$(ff_ns_copies "$mnt"); its threads:$(ff_threads "$pid"); killing it"
 		kill -TERM "$pid" 2>/dev/null
 		ff_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
 	fi
@@ -219,6 +240,20 @@ ff_holders() {
 			found+=" ${p#/proc/}[maps]($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-80))"
 	done
 	printf '%s' "${found:- none found}"
+}
+
+# ff_ns_copies MNT: processes in other mount namespaces that hold a copy of
+# MNT's FUSE mount (same device number), which keeps its connection alive.
+ff_ns_copies() {
+	local dev=${FF_DEV[$1]:-} p me found=""
+	[ -n "$dev" ] || { printf ' unknown'; return; }
+	me=$(readlink /proc/self/ns/mnt)
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$me" ] && continue
+		awk -v d="$dev" '$3 == d { f = 1 } END { exit !f }' "$p/mountinfo" 2>/dev/null &&
+			found+=" ${p#/proc/}($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-80))"
+	done
+	printf '%s' "${found:- none}"
 }
 
 # ff_threads PID: each thread's name, kernel wait channel and syscall (and,
