@@ -44,11 +44,19 @@ static void send_json(int fd, json_t *o)
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
 	if (s != NULL) {
-		size_t len = strlen(s);
+		size_t len = strlen(s) + 1, off = 0;
 
-		s[len] = '\n';
-		if (send(fd, s, len + 1, MSG_NOSIGNAL) < 0) {
-			/* The client went away; nothing to tell it. */
+		s[len - 1] = '\n';
+		/* A long answer may go out in pieces; a client that went away
+		 * ends the loop with an error, and there is no one to tell. */
+		while (off < len) {
+			ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			off += (size_t)n;
 		}
 		free(s);
 	}

@@ -195,24 +195,24 @@ int ff_ctl_client_main(int argc, char **argv)
 		fclose(in);
 		return 0;
 	}
-	if (fgets(line, sizeof(line), in) == NULL) {
-		fprintf(stderr, "faultfs ctl: %s: the daemon closed the connection without answering\n", mountpoint);
-		fclose(in);
-		return 2;
-	}
+	/* One JSON line, of any length: a table of a thousand rules is long. */
+	ans = json_loadf(in, JSON_DISABLE_EOF_CHECK, &jerr);
 	fclose(in);
-	ans = json_loads(line, 0, &jerr);
 	if (ans == NULL) {
-		fprintf(stderr, "faultfs ctl: %s: unreadable answer: %s\n", mountpoint, jerr.text);
+		if (jerr.position == 0)
+			fprintf(stderr, "faultfs ctl: %s: the daemon closed the connection without answering\n", mountpoint);
+		else
+			fprintf(stderr, "faultfs ctl: %s: unreadable answer: %s\n", mountpoint, jerr.text);
 		return 2;
 	}
 	if (!json_is_true(json_object_get(ans, "ok"))) {
 		fprintf(stderr, "faultfs ctl: %s\n", json_string_value(json_object_get(ans, "error")));
 		rc = 1;
 	} else {
-		if (json)
-			fputs(line, stdout);
-		else
+		if (json) {
+			json_dumpf(ans, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			putchar('\n');
+		} else
 			print_human(cmd, ans);
 		rc = 0;
 	}

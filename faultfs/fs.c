@@ -179,12 +179,20 @@ static void reply_err(struct op *o, fuse_req_t req, int err)
 	fuse_reply_err(req, err);
 }
 
+/* Operations whose faults the kernel's entry and attribute caches could
+ * hide (attribute replies are where mode_clear acts). */
+#define CACHED_OPS (FF_OP_LOOKUP | FF_OP_GETATTR | FF_OP_READDIR | FF_OP_CREATE | FF_OP_MKDIR | \
+                    FF_OP_MKNOD | FF_OP_SYMLINK | FF_OP_LINK | FF_OP_CHMOD | FF_OP_CHOWN | \
+                    FF_OP_TRUNCATE | FF_OP_UTIMENS)
+
 /* How long the kernel may cache what we say about this path.  A path that
  * any rule matches is never cached, so counting conditions (nth, count,
  * prob) and delays are seen on every call. */
 static double cache_timeout(struct op *o)
 {
-	if (!ff_rules_may_touch(o->fs->rules, FF_OP_ALL))
+	/* Only faults on lookups and attributes can hide behind the entry
+	 * and attribute caches; an exec-only rule set costs nothing here. */
+	if (!ff_rules_may_touch(o->fs->rules, CACHED_OPS))
 		return o->fs->timeout;
 	if (op_path(o) == NULL || ff_rules_path_matched(o->fs->rules, o->path))
 		return 0.0;
@@ -679,14 +687,14 @@ static void ff_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  * short read is a short read(2), not zero-filled pages. */
 static void set_cache_mode(struct op *o, struct fuse_file_info *fi)
 {
-	bool touched = ff_rules_may_touch(o->fs->rules, FF_OP_ALL) &&
+	bool touched = ff_rules_may_touch(o->fs->rules, FF_OP_READ | FF_OP_WRITE | FF_OP_FLUSH) &&
 	               (op_path(o) == NULL || ff_rules_path_matched(o->fs->rules, o->path));
 
-	fi->direct_io = touched;
-	fi->keep_cache = !touched;
+	fi->direct_io = touched && ff_rules_may_touch(o->fs->rules, FF_OP_READ | FF_OP_WRITE);
+	fi->keep_cache = !fi->direct_io;
 	/* Skipping FLUSH saves a round trip per close; only worth keeping
-	 * when a rule or the trace wants to see it. */
-	fi->noflush = !o->fs->trace_all && !ff_rules_may_touch(o->fs->rules, FF_OP_FLUSH);
+	 * when a rule for this file or the trace wants to see it. */
+	fi->noflush = !o->fs->trace_all && !(touched && ff_rules_may_touch(o->fs->rules, FF_OP_FLUSH));
 }
 
 static void ff_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
