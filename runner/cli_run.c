@@ -2,12 +2,14 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include "cli_run.h"
+#include "cleanup.h"
 #include "lifecycle.h"
 #include "logs.h"
 #include "run.h"
 #include "runrec.h"
 #include "store.h"
 #include "strparse.h"
+#include "errnames.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +35,11 @@ const char cli_run_usage[] =
 "  wait RUN [--timeout DUR]    wait for a verdict; exit 0 if COMPLETED\n"
 "  cancel RUN                  stop a run's whole process tree (TERM, grace, KILL)\n"
 "  list                        all runs\n"
-"  recover                     runs whose supervisor died become LOST\n";
+"  recover                     runs whose supervisor died become LOST\n"
+"  cleanup [--older-than DUR]  remove per-run dirs of finished runs, stale runner scripts\n";
 
 static const char *const names[] = { "exec", "status", "logs", "wait", "cancel", "list",
-				     "recover", NULL };
+				     "recover", "cleanup", NULL };
 
 bool cli_run_known(const char *name)
 {
@@ -76,12 +79,13 @@ static int print_json(json_t *j)
 }
 
 enum {
-	O_TIMEOUT = 300, O_DETACH, O_ARG, O_ENV, O_USER, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
+	O_TIMEOUT = 300, O_OLDER, O_DETACH, O_ARG, O_ENV, O_USER, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
 };
 
 static const struct option opts[] = {
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "detach", no_argument, NULL, O_DETACH },
+	{ "older-than", required_argument, NULL, O_OLDER },
 	{ "arg", required_argument, NULL, O_ARG },
 	{ "env", required_argument, NULL, O_ENV },
 	{ "user", required_argument, NULL, O_USER },
@@ -96,6 +100,8 @@ struct args {
 	const char *cmd;
 	bool json, detach, follow, have_timeout;
 	uint64_t timeout_ns;
+	uint64_t older_ns;
+	bool have_older;
 	int stream;
 	struct run_request req;
 	int argc;
@@ -110,6 +116,7 @@ static bool allowed(const char *cmd, int o)
 	case O_TIMEOUT: return !strcmp(cmd, "exec") || !strcmp(cmd, "wait");
 	case O_DETACH: case O_ARG: case O_ENV: case O_USER: return !strcmp(cmd, "exec");
 	case O_FOLLOW: case O_STREAM: return !strcmp(cmd, "logs");
+	case O_OLDER: return !strcmp(cmd, "cleanup");
 	}
 	return false;
 }
@@ -147,6 +154,14 @@ static int parse(int argc, char **argv, struct args *a)
 				return EXIT_USAGE;
 			}
 			a->have_timeout = true;
+			break;
+		case O_OLDER:
+			if (parse_duration_ns(optarg, 1000000000ULL, &a->older_ns) < 0) {
+				errline("cleanup --older-than: invalid duration '%s': expected e.g. 0, 90s, 1h or 7d",
+					optarg);
+				return EXIT_USAGE;
+			}
+			a->have_older = true;
 			break;
 		case O_ARG:
 			if (a->req.n_args == RUN_MAX_ARGS) {
@@ -571,6 +586,56 @@ static int cmd_recover(const struct settings *s, struct args *a)
 	return EXIT_OK;
 }
 
+static void cleanup_line(void *ctx, const char *path, int err)
+{
+	json_t *o = ctx;
+
+	if (o) {
+		if (err)
+			json_array_append_new(json_object_get(o, "failed"),
+					      json_pack("{s:s, s:s, s:s}", "path", path,
+							"errno", errno_name(err) ? errno_name(err) : "?",
+							"error", strerror(err)));
+		else
+			json_array_append_new(json_object_get(o, "removed"), json_string(path));
+	} else if (err) {
+		errline("cleanup: cannot remove %s: %s (%s)", path, strerror(err),
+			errno_name(err) ? errno_name(err) : "?");
+	} else {
+		printf("removed %s\n", path);
+	}
+}
+
+static int cmd_cleanup(const struct settings *s, struct args *a)
+{
+	struct cleanup_stats stats;
+	struct store *st;
+	json_t *o = NULL;
+	char err[1024];
+	int rc, ret;
+
+	if ((rc = want(a, 0, "no arguments")) >= 0)
+		return rc;
+	if (open_store(s, &st) < 0)
+		return EXIT_FAILED;
+	if (a->json)
+		o = json_pack("{s:[], s:[]}", "removed", "failed");
+	/* Default: what finished an hour ago; --older-than 0 takes all. */
+	ret = cleanup_run(s, st, a->have_older ? (int64_t)(a->older_ns / 1000000) : 3600000,
+			  cleanup_line, o, &stats, err, sizeof(err));
+	store_close(st);
+	if (ret < 0) {
+		errline("cleanup: %s", err);
+		json_decref(o);
+		return EXIT_FAILED;
+	}
+	if (o)
+		print_json(o);
+	else if (stats.removed == 0 && stats.failed == 0)
+		printf("nothing to clean up\n");
+	return stats.failed ? EXIT_FAILED : EXIT_OK;
+}
+
 int cli_run(const struct settings *s, bool json, int argc, char **argv)
 {
 	struct args *a = calloc(1, sizeof(*a));
@@ -596,6 +661,8 @@ int cli_run(const struct settings *s, bool json, int argc, char **argv)
 		rc = cmd_cancel(s, a);
 	else if (!strcmp(a->cmd, "list"))
 		rc = cmd_list(s, a);
+	else if (!strcmp(a->cmd, "cleanup"))
+		rc = cmd_cleanup(s, a);
 	else
 		rc = cmd_recover(s, a);
 out:

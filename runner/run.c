@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,10 +128,12 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 		}
 		detect_input_init(&in, s->root, environ);
 		in.override = s->container;
-		if (detect_container(&in, &dr) == 0 || 1) {
-			e.in_container = dr.kind != CONTAINER_NONE;
-			e.container = container_kind_name(dr.kind);
-		}
+		/* -EINVAL (a bad override) still leaves the detected kind. */
+		ret = detect_container(&in, &dr);
+		if (ret == -ENOMEM)
+			return ret;
+		e.in_container = dr.kind != CONTAINER_NONE;
+		e.container = container_kind_name(dr.kind);
 		ret = interp_choose(s, (enum interp_lang)lg, &e, &c);
 		detect_result_free(&dr);
 		if (ret < 0) {
@@ -1030,27 +1033,65 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A pidfd on the run's live supervisor, or -1.  The supervisor exits
+ * right after writing the verdict, so its exit is the event to wait for;
+ * the store is still what decides. */
+static int supervisor_pidfd(const struct run_rec *r)
+{
+	int fd;
+
+	if (r->supervisor_pid <= 0)
+		return -1;
+	fd = (int)syscall(SYS_pidfd_open, (pid_t)r->supervisor_pid, 0);
+	if (fd < 0)
+		return -1;
+	/* Opened first, checked second: the pid cannot be reused for
+	 * another process while we hold the pidfd's answer. */
+	if (!proc_alive((pid_t)r->supervisor_pid, r->supervisor_start)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t errlen)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	struct run_rec r;
-	int ret;
+	int ret, pfd = -1;
 
 	for (;;) {
 		ret = runrec_get(st, id, &r, err, errlen);
 		if (ret < 0)
-			return ret;
+			break;
 		ret = (int)r.state;
+		if (pfd < 0)
+			pfd = supervisor_pidfd(&r);
 		run_rec_free(&r);
 		if (run_state_final((enum run_state)ret))
-			return ret;
+			break;
 		if (timeout_ms > 0 && mono_ms() >= deadline) {
 			snprintf(err, errlen, "run %lld is still %s", (long long)id,
 				 run_state_name((enum run_state)ret));
-			return -ETIMEDOUT;
+			ret = -ETIMEDOUT;
+			break;
 		}
-		sleep_ms(20);
+		if (pfd >= 0) {
+			struct pollfd pf = { .fd = pfd, .events = POLLIN };
+
+			/* Still look at the store now and then: a verdict may
+			 * come from elsewhere (cancel of an orphan, recover). */
+			if (poll(&pf, 1, 250) > 0) {
+				close(pfd);
+				pfd = -2;	/* gone: poll the store from now on */
+			}
+		} else {
+			sleep_ms(20);
+		}
 	}
+	if (pfd >= 0)
+		close(pfd);
+	return ret;
 }
 
 int run_cancel(struct store *st, int64_t id, int wait_ms, bool *already, char *err, size_t errlen)

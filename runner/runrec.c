@@ -417,7 +417,10 @@ int runrec_set_workdir(struct store *st, int64_t id, const char *workdir)
 	rc = sqlite3_prepare_v2(store_db(st), "UPDATE runs SET workdir = ? WHERE id = ?", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return sq_errno(rc);
-	sqlite3_bind_text(s, 1, workdir, -1, SQLITE_STATIC);
+	if (workdir)
+		sqlite3_bind_text(s, 1, workdir, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 1);
 	sqlite3_bind_int64(s, 2, id);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
@@ -454,7 +457,7 @@ static json_t *opt_time(int64_t ms)
 json_t *run_rec_to_json(const struct run_rec *r)
 {
 	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-			 "s:o, s:s, s:b, s:o, s:I}",
+			 "s:o, s:s, s:b, s:o, s:I, s:o}",
 			 "id", (json_int_t)r->id,
 			 "script_id", r->script_id,
 			 "status", run_state_name(r->state),
@@ -472,5 +475,6 @@ json_t *run_rec_to_json(const struct run_rec *r)
 			 "marker", r->marker,
 			 "cancel_requested", r->cancel_requested,
 			 "supervisor_pid", opt_int(r->supervisor_pid > 0, r->supervisor_pid),
-			 "log_bytes", (json_int_t)r->log_bytes);
+			 "log_bytes", (json_int_t)r->log_bytes,
+			 "workdir", r->workdir ? json_string(r->workdir) : json_null());
 }

@@ -305,7 +305,13 @@ check "million: COMPLETED" [ "$rc $(field "$RID" status)" = "0 COMPLETED" ]
 check "million: 1000000 lines" [ "$(r logs "$RID" | wc -l)" = 1000000 ]
 check "million: checksum" [ "$(r logs "$RID" | sha256sum)" = "$(cat "$WORK/want.sum")" ]
 echo "# million: supervisor peak RSS ${maxrss} KiB"
-check "million: supervisor memory stayed flat (${maxrss} KiB < 64 MiB)" [ "$maxrss" -lt 65536 ]
+# Under memcheck or ASan (whose quarantine keeps freed memory) the figure
+# says nothing about the runner.
+if [ -n "${FIELDRIG_UNDER_VALGRIND:-}" ] || ldd "$RUNNER" 2>/dev/null | grep -q libasan; then
+	echo "# million: memory not judged under valgrind or ASan"
+else
+	check "million: supervisor memory stayed flat (${maxrss} KiB < 64 MiB)" [ "$maxrss" -lt 65536 ]
+fi
 
 # ---- interleaved stdout and stderr ----
 run 0 --state "$S" exec "$ID_interleave"

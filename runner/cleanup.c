@@ -1,0 +1,191 @@
+/* runner cleanup; see cleanup.h. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include "cleanup.h"
+#include "lifecycle.h"
+#include "runrec.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct walk {
+	cleanup_cb cb;
+	void *ctx;
+	struct cleanup_stats *stats;
+};
+
+static void report(struct walk *w, const char *path, int err)
+{
+	if (err)
+		w->stats->failed++;
+	else
+		w->stats->removed++;
+	if (w->cb)
+		w->cb(w->ctx, path, err);
+}
+
+/* Empties and removes the directory name in dfd without following
+ * symlinks (a script may plant one pointing anywhere).  Carries on past
+ * failures; returns the number of them. */
+static int remove_tree_at(struct walk *w, int dfd, const char *name, const char *path)
+{
+	int fd, fails = 0;
+	DIR *d;
+	struct dirent *de;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		report(w, path, errno);
+		return 1;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		report(w, path, errno);
+		close(fd);
+		return 1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT) {
+				report(w, sub, errno);
+				fails++;
+			}
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			fails += remove_tree_at(w, fd, de->d_name, sub);
+		} else if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT) {
+			report(w, sub, errno);
+			fails++;
+		}
+	}
+	closedir(d);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+		/* ENOTEMPTY only repeats a failure already reported inside. */
+		if (errno != ENOTEMPTY || fails == 0) {
+			report(w, path, errno);
+			fails++;
+		}
+	}
+	return fails;
+}
+
+struct old_run {
+	int64_t id;
+	char *workdir;
+};
+
+struct collect {
+	int64_t cutoff;
+	struct old_run *v;
+	size_t n, cap;
+};
+
+static int collect_cb(void *ctx, const struct run_rec *r)
+{
+	struct collect *c = ctx;
+
+	if (!run_state_final(r->state) || r->workdir == NULL || r->ended_at > c->cutoff)
+		return 0;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 64;
+		struct old_run *nv = realloc(c->v, nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return -ENOMEM;
+		c->v = nv;
+		c->cap = nc;
+	}
+	c->v[c->n].id = r->id;
+	c->v[c->n].workdir = strdup(r->workdir);
+	if (c->v[c->n].workdir == NULL)
+		return -ENOMEM;
+	c->n++;
+	return 0;
+}
+
+/* Files matching pattern in dir, older than cutoff (unix ms). */
+static void remove_stale(struct walk *w, const char *dir, const char *pattern, int64_t cutoff)
+{
+	struct dirent *de;
+	int fd;
+	DIR *d;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (fnmatch(pattern, de->d_name, 0) != 0)
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 > cutoff)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+			report(w, path, errno);
+		else
+			report(w, path, 0);
+	}
+	closedir(d);
+}
+
+int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_ms,
+		cleanup_cb cb, void *ctx, struct cleanup_stats *stats, char *err, size_t errlen)
+{
+	struct walk w = { .cb = cb, .ctx = ctx, .stats = stats };
+	struct collect c = { .cutoff = runrec_now_ms() - older_than_ms };
+	int ret;
+	size_t i;
+
+	stats->removed = stats->failed = 0;
+	ret = runrec_list(st, NULL, collect_cb, &c, err, errlen);
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+	for (i = 0; ret == 0 && i < c.n; i++) {
+		/* Only a directory the runner named: run-<id>-... */
+		const char *base = strrchr(c.v[i].workdir, '/');
+		char want[64];
+
+		snprintf(want, sizeof(want), "run-%lld-", (long long)c.v[i].id);
+		if (base == NULL || strncmp(base + 1, want, strlen(want)) != 0)
+			continue;
+		if (remove_tree_at(&w, AT_FDCWD, c.v[i].workdir, c.v[i].workdir) == 0) {
+			report(&w, c.v[i].workdir, 0);
+			runrec_set_workdir(st, c.v[i].id, NULL);
+		}
+	}
+	for (i = 0; i < c.n; i++)
+		free(c.v[i].workdir);
+	free(c.v);
+	if (ret < 0)
+		return ret;
+	remove_stale(&w, s->runner_dir, "bot_runner_*.py", c.cutoff);
+	remove_stale(&w, s->scripts_dir, ".upload-*.tmp", c.cutoff);
+	return 0;
+}

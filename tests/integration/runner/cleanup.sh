@@ -1,0 +1,79 @@
+#!/bin/bash
+# runner cleanup: per-run directories of finished runs go (with what the
+# script left in them, symlinks not followed), a live run's directory
+# stays, stale runner scripts and upload temporaries go, and a directory
+# that cannot be removed (EBUSY: a mountpoint inside it) is reported while
+# the rest is still removed.
+. "$(dirname "$0")/lib.sh"
+
+need_root
+PY=/usr/bin/python3
+[ -x "$PY" ] || skip "needs $PY"
+export RUNNER_PYTHON=$PY
+S="$WORK/state"
+r() { "$RUNNER" --state "$S" "$@"; }
+field() { r status "$1" --json | "$PY" -c "import json,sys; v=json.load(sys.stdin)['$2']; print('' if v is None else v)"; }
+
+# Leaves files, a subdirectory and a symlink to a file outside in its
+# working directory.
+cat >"$WORK/litter.py" <<'PY'
+import os, sys
+os.makedirs("sub/deeper")
+open("sub/deeper/f", "w").write("x")
+open("out.txt", "w").write("y")
+os.symlink(sys.argv[1], "link")
+PY
+cat >"$WORK/wait.py" <<'PY'
+import sys, time
+open(sys.argv[1], "w").close()
+time.sleep(1000)
+PY
+echo keep >"$WORK/outside"
+L=$(r upload "$WORK/litter.py")
+W=$(r upload "$WORK/wait.py")
+
+run 0 --state "$S" exec "$L" --arg "$WORK/outside"
+R1=$(head -1 <<<"$OUT")
+D1=$(field "$R1" workdir)
+check "the littered run dir is still there" [ -d "$D1/sub/deeper" ]
+run 0 --state "$S" exec "$L" --arg "$WORK/outside"
+R2=$(head -1 <<<"$OUT")
+D2=$(field "$R2" workdir)
+mkdir -p "$D2/mnt"
+mount_tmpfs "$D2/mnt" "size=1m"
+
+mkfifo "$WORK/f"
+run 0 --state "$S" exec "$W" --detach --arg "$WORK/f"
+R3=$(head -1 <<<"$OUT")
+cat "$WORK/f"
+D3=$(field "$R3" workdir)
+
+RD="$S/runtime/bot_runners"
+printf 'print(1)\n' >"$WORK/bot.py"
+run 0 --state "$S" runner-script alice "$WORK/bot.py"
+touch -d '2 hours ago' "$RD/bot_runner_alice.py"
+run 0 --state "$S" runner-script bob "$WORK/bot.py"
+touch -d '2 hours ago' "$S/scripts/.upload-0000.tmp"
+
+run 1 --state "$S" cleanup --older-than 0
+check "removed the finished run's dir" [ ! -e "$D1" ]
+check "said so" contains "$OUT" "removed $D1"
+check "did not follow the symlink" [ "$(cat "$WORK/outside")" = keep ]
+check "EBUSY reported with the path" contains "$ERR" "cannot remove $D2/mnt: Device or resource busy (EBUSY)"
+check "the rest of the busy run's dir removed" sh -c "[ ! -e '$D2/out.txt' ] && [ ! -e '$D2/sub' ]"
+check "the live run's dir stays" [ -d "$D3" ]
+check "stale runner script removed" [ ! -e "$RD/bot_runner_alice.py" ]
+check "upload temporary removed" [ ! -e "$S/scripts/.upload-0000.tmp" ]
+
+umount "$D2/mnt"
+MOUNTS=""
+run 0 --state "$S" cleanup --older-than 0 --json
+check "after unmount the dir goes" [ ! -e "$D2" ]
+check "and the record forgets it" [ -z "$(field "$R2" workdir)" ]
+check "json lists it" contains "$OUT" "\"$D2\""
+run 0 --state "$S" cleanup
+check "default keeps what ended within the hour" contains "$OUT" "nothing to clean up"
+RUNNER_KILL_GRACE=0 run 0 --state "$S" cancel "$R3"
+run 2 --state "$S" cleanup --older-than soon
+check "bad --older-than" contains "$ERR" "invalid duration 'soon'"
+finish
