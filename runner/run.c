@@ -539,7 +539,7 @@ static char *exec_diag(struct sup *x, const char *path, int err)
 		o.uid = x->req->uid;
 		o.gid = x->req->gid;
 	}
-	if (diag_path("exec", path, err, &o, &r) < 0)
+	if (diag_path(path == x->rundir ? "chdir" : "exec", path, err, &o, &r) < 0)
 		return NULL;
 	line = diag_format_line(&r);
 	diag_report_free(&r);
@@ -628,6 +628,12 @@ static int spawn_child(struct sup *x)
 			snprintf(x->error, sizeof(x->error), "%s", d ? d : strerror(-ret));
 			free(d);
 			x->exec_errno = -ret;
+		} else if (st == SPAWN_STEP_CHDIR) {
+			char *d = exec_diag(x, x->rundir, -ret);
+
+			snprintf(x->error, sizeof(x->error), "chdir in the child before exec: %s",
+				 d ? d : strerror(-ret));
+			free(d);
 		} else {
 			snprintf(x->error, sizeof(x->error), "%s in the child before exec: %s",
 				 spawn_step_name(st), strerror(-ret));
