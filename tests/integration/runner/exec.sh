@@ -164,10 +164,21 @@ for l in open("/proc/self/status"):
     if l.startswith("NoNewPrivs"):
         print(l.strip())
 PY
+# Forks without end, every child too; as an unprivileged user its
+# RLIMIT_NPROC (RUNNER_MAX_PROCS) bounds it, and the kill must still win.
+cat >"$WORK/forkstorm.py" <<'PY'
+import os, sys, time
+open(sys.argv[1], "w").close()
+while True:
+    try:
+        os.fork()
+    except OSError:
+        time.sleep(0.001)
+PY
 printf '#!/bin/sh\necho direct\nexit 127\n' >"$WORK/direct127.py"
 printf '#!/nonexistent/interpreter\nprint(1)\n' >"$WORK/badshebang.py"
 
-for f in hello exit3 stubborn tree stopped chatty million interleave nap whoami direct127 badshebang; do
+for f in hello exit3 stubborn tree stopped chatty million interleave nap whoami forkstorm direct127 badshebang; do
 	eval "ID_$f=\$(up \"\$WORK/$f.py\")" || { not_ok "upload $f"; finish; }
 done
 
@@ -274,6 +285,21 @@ for dom in auto off; do
 	check "stopped ($dom): nothing left" no_leftovers
 done
 unset RUNNER_CGROUP
+
+# ---- a fork storm, timed out ----
+for dom in auto off; do
+	mkfifo "$WORK/fs.$dom"
+	chmod 666 "$WORK/fs.$dom"
+	RUNNER_CGROUP=$dom RUNNER_MAX_PROCS=200 RUNNER_KILL_GRACE=100ms "$RUNNER" --state "$S" exec \
+		"$ID_forkstorm" --user nobody --timeout 1s --arg "$WORK/fs.$dom" >"$WORK/out" 2>"$WORK/err" &
+	EXEC=$!
+	cat "$WORK/fs.$dom"
+	wait "$EXEC"
+	RID=$(head -1 "$WORK/out")
+	check "fork storm ($dom): TIMED_OUT" [ "$(field "$RID" status)" = TIMED_OUT ]
+	check "fork storm ($dom): nothing left" no_leftovers
+	check "fork storm ($dom): no process of nobody left" sh -c "! pgrep -u nobody -f forkstorm >/dev/null && ! pgrep -u 65534 -x python3 >/dev/null"
+done
 
 # ---- cancel in the middle of output ----
 mkfifo "$WORK/c"
