@@ -51,7 +51,10 @@ static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
 
 static int set_limit(int res, uint64_t v)
 {
-	struct rlimit rl = { .rlim_cur = (rlim_t)v, .rlim_max = (rlim_t)v };
+	/* CPU: SIGXCPU at the limit, SIGKILL a second later, so a script
+	 * can notice and clean up (soft == hard would send both at once). */
+	struct rlimit rl = { .rlim_cur = (rlim_t)v,
+			     .rlim_max = (rlim_t)(res == RLIMIT_CPU ? v + 1 : v) };
 
 	if (setrlimit(res, &rl) == 0)
 		return 0;

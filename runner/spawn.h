@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 struct spawn_limits {
-	uint64_t cpu_s;		/* RLIMIT_CPU, 0: unchanged */
+	uint64_t cpu_s;		/* RLIMIT_CPU soft (SIGXCPU); hard one second more */
 	uint64_t data;		/* RLIMIT_DATA bytes: RLIMIT_AS breaks Node/V8 */
 	uint64_t nofile;	/* RLIMIT_NOFILE */
 	uint64_t nproc;		/* RLIMIT_NPROC (per user; root is exempt) */

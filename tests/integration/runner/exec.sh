@@ -56,12 +56,24 @@ no_leftovers() {
 	[ -z "$l" ] || { echo "    left behind: $l"; return 1; }
 }
 
-# wait_gone PID...: until each pid is gone (tail --pid watches it), 10 s
-# at most.
+# gone PID: no such process, or only its zombie (pid 1 on some hosts never
+# reaps the orphans it inherits).
+gone() {
+	[ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
+}
+
+# wait_gone PID...: until each pid has exited (a pidfd turns readable when
+# its process exits, zombie or not), 10 s at most.
 wait_gone() {
-	for p in "$@"; do
-		timeout 10 tail --pid="$p" -f /dev/null || return 1
-	done
+	"$PY" -c '
+import os, select, sys
+for p in sys.argv[1:]:
+    try:
+        fd = os.pidfd_open(int(p))
+    except ProcessLookupError:
+        continue
+    if not select.select([fd], [], [], 10)[0]:
+        sys.exit(1)' "$@"
 }
 
 # ---- scripts ----
@@ -175,10 +187,20 @@ while True:
     except OSError:
         time.sleep(0.001)
 PY
+cat >"$WORK/spin.py" <<'PY'
+while True:
+    pass
+PY
+cat >"$WORK/env.py" <<'PY'
+import os, sys
+print(" ".join(sorted(k for k in os.environ if not k.startswith("LC_"))))
+print(os.environ["FOO"], os.environ["FIELDRIG_RUN_ID"], os.getcwd())
+print(sorted(os.listdir("/proc/self/fd")), sys.stdin.read() == "")
+PY
 printf '#!/bin/sh\necho direct\nexit 127\n' >"$WORK/direct127.py"
 printf '#!/nonexistent/interpreter\nprint(1)\n' >"$WORK/badshebang.py"
 
-for f in hello exit3 stubborn tree stopped chatty million interleave nap whoami forkstorm direct127 badshebang; do
+for f in hello exit3 stubborn tree stopped chatty million interleave nap whoami forkstorm spin env direct127 badshebang; do
 	eval "ID_$f=\$(up \"\$WORK/$f.py\")" || { not_ok "upload $f"; finish; }
 done
 
@@ -213,6 +235,22 @@ check "bad --timeout names it" contains "$ERR" "invalid duration '12abc'"
 run 2 --state "$S" status 999999
 check "status of an unknown run" contains "$ERR" "no run with id 999999"
 
+# ---- the child's world: environment, descriptors, stdin, cwd, CPU limit ----
+SECRET_TOKEN=hunter2 run 0 --state "$S" exec "$ID_env" --env FOO=bar
+RID=$(head -1 <<<"$OUT")
+r logs "$RID" >"$WORK/envout"
+check "env: only the allowlist, --env and the run's own" \
+	[ "$(head -1 "$WORK/envout")" = "FIELDRIG_RUN_ID FIELDRIG_RUN_MARK FOO HOME LANG PATH" ] ||
+	[ "$(head -1 "$WORK/envout")" = "FIELDRIG_RUN_ID FIELDRIG_RUN_MARK FOO HOME PATH" ]
+check "env: values; cwd is the per-run dir" \
+	[ "$(sed -n 2p "$WORK/envout")" = "bar $RID $(field "$RID" workdir)" ]
+check "fds: only 0, 1, 2 (and the listing's own), stdin empty" \
+	[ "$(sed -n 3p "$WORK/envout")" = "['0', '1', '2', '3'] True" ]
+RUNNER_CPU_LIMIT=1 run 1 --state "$S" exec "$ID_spin" --timeout 30s
+RID=$(head -1 <<<"$OUT")
+check "RUNNER_CPU_LIMIT: SIGXCPU first (soft limit), not the KILL of the hard one" [ "$(field "$RID" status) $(field "$RID" signal)" = "FAILED 24" ]
+check "RUNNER_CPU_LIMIT: about a second of CPU" [ "$(field "$RID" cpu_ms)" -ge 900 ]
+
 # ---- direct mode: exec errors are not exit statuses ----
 run 1 --state "$S" --exec-mode direct exec "$ID_direct127"
 RID=$(head -1 <<<"$OUT")
@@ -239,7 +277,7 @@ for dom in auto off; do
 	check "timeout ($dom): TIMED_OUT by KILL" [ "$(field "$RID" status) $(field "$RID" signal)" = "TIMED_OUT 9" ]
 	check "timeout ($dom): took timeout + grace, not more ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 3000 ]
 	check "timeout ($dom): setsid'd grandchild $P2 and its parent $P1 gone" \
-		sh -c "! kill -0 $P1 2>/dev/null && ! kill -0 $P2 2>/dev/null"
+		eval "gone $P1 && gone $P2"
 	check "timeout ($dom): nothing left" no_leftovers
 	if [ $dom = auto ]; then
 		check "timeout (auto): ran in a cgroup" contains "$(field "$RID" cgroup)" "/fieldrig/run-$RID-"
@@ -259,7 +297,7 @@ for dom in auto off; do
 	read -r P1 P2 <"$WORK/g.$dom"
 	RUNNER_KILL_GRACE=200ms run 0 --state "$S" cancel "$RID"
 	check "cancel ($dom): CANCELLED" [ "$(field "$RID" status)" = CANCELLED ]
-	check "cancel ($dom): setsid'd grandchild gone" sh -c "! kill -0 $P2 2>/dev/null && ! kill -0 $P1 2>/dev/null"
+	check "cancel ($dom): setsid'd grandchild gone" eval "gone $P2 && gone $P1"
 	check "cancel ($dom): nothing left" no_leftovers
 
 	mkfifo "$WORK/t.$dom"
@@ -281,7 +319,7 @@ for dom in auto off; do
 	read -r SP <"$WORK/s.$dom"
 	check "stopped ($dom): the child is stopped" grep -q '^State:.*T' "/proc/$SP/status"
 	run 0 --state "$S" cancel "$RID"
-	check "stopped ($dom): stopped child gone" sh -c "! kill -0 $SP 2>/dev/null"
+	check "stopped ($dom): stopped child gone" gone "$SP"
 	check "stopped ($dom): nothing left" no_leftovers
 done
 unset RUNNER_CGROUP
@@ -421,6 +459,24 @@ for dom in auto off; do
 done
 run 0 --state "$S" recover
 check "recover again: nothing to do" [ "$OUT" = "nothing to recover" ]
+
+# ---- supervisor and watchdog both killed: recover kills what lives ----
+for dom in auto off; do
+	mkfifo "$WORK/w.$dom"
+	RUNNER_CGROUP=$dom run 0 --state "$S" exec "$ID_stubborn" --detach --arg "$WORK/w.$dom"
+	RID=$(head -1 <<<"$OUT")
+	read -r P1 P2 <"$WORK/w.$dom"
+	SUP=$(field "$RID" supervisor_pid)
+	WD=$(pgrep -P "$SUP" -x runner-watchdog)
+	check "both ($dom): found the watchdog" [ -n "$WD" ]
+	kill -9 "$WD" "$SUP"
+	wait_gone "$SUP" "$WD"
+	check "both ($dom): the setsid'd grandchild outlived them" eval "! gone $P2"
+	run 0 --state "$S" recover
+	check "recover ($dom): LOST, naming the kill" contains "$(field "$RID" error)" "its processes were still running and were killed"
+	check "recover ($dom): the grandchild is gone" gone "$P2"
+	check "recover ($dom): nothing left" no_leftovers
+done
 
 # ---- noexec: direct mode fails at exec with the mount's options ----
 mount_tmpfs "$WORK/nx" "noexec,size=16m,mode=0755"
