@@ -64,4 +64,16 @@ cd "$M"
 check_busy_venv "profile docker-venv-busy"
 cd /
 ff_umount "$M"
+
+# The issue's own example, with a leading slash: rule paths are relative to
+# the mount root, so /venv is venv.
+rm -rf "$B"
+ff_mount "$B" "$M" --rule 'op=rmdir|rename,path=/venv,error=EBUSY'
+ff_expect "path=/venv is listed as the mount-relative venv" out=$'1\top=rmdir|rename,path=venv,error=EBUSY' -- "$FAULTFS" ctl "$M" list
+cd "$M"
+ff_true "make a venv-like tree" bash -c 'mkdir -p venv/bin sub/venv && touch venv/bin/python'
+ff_expect "path=/venv: rm -rf venv fails on the directory" rc=1 errx="rm: cannot remove 'venv': Device or resource busy" -- rm -rf venv
+ff_expect "path=/venv: only the top-level venv: sub/venv is removable" rc=0 -- rmdir sub/venv
+cd /
+ff_umount "$M"
 ff_end
