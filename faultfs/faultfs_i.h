@@ -54,6 +54,10 @@ fuse_ino_t ff_ino_id(struct ff_itable *t, struct ff_inode *in);
  * stat'ed as st; counts one kernel lookup.  Returns NULL with errno set. */
 struct ff_inode *ff_itable_get(struct ff_itable *t, struct ff_inode *parent, const char *name,
                                int fd, const struct stat *st);
+/* Takes and drops a daemon reference, keeping an inode alive across a
+ * reply after which the kernel may forget it. */
+void ff_itable_hold(struct ff_itable *t, struct ff_inode *in);
+void ff_itable_drop(struct ff_itable *t, struct ff_inode *in);
 /* Drops n kernel lookups (FORGET). */
 void ff_itable_forget(struct ff_itable *t, struct ff_inode *in, uint64_t n);
 /* Records that a directory entry moved (rename). */

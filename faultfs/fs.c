@@ -442,12 +442,18 @@ static void ff_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		reply_err(&o, req, err);
 		return;
 	}
-	reply_attr(&o, req, in);
 	/* A directory that just lost search bits must not keep serving cached
 	 * children to users who may no longer reach them.  Only after the
-	 * reply: the kernel holds the directory's lock until then. */
-	if ((valid & FUSE_SET_ATTR_MODE) && S_ISDIR(in->type) && o.fs->impersonate)
+	 * reply, since the kernel holds the directory's lock until then; and
+	 * the reply lets the kernel forget the inode, so hold it meanwhile. */
+	if ((valid & FUSE_SET_ATTR_MODE) && S_ISDIR(in->type) && o.fs->impersonate) {
+		ff_itable_hold(&o.fs->itable, in);
+		reply_attr(&o, req, in);
 		ff_fs_invalidate_children(o.fs, in);
+		ff_itable_drop(&o.fs->itable, in);
+		return;
+	}
+	reply_attr(&o, req, in);
 }
 
 static void ff_readlink(fuse_req_t req, fuse_ino_t ino)

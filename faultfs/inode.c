@@ -215,6 +215,21 @@ void ff_itable_forget(struct ff_itable *t, struct ff_inode *in, uint64_t n)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void ff_itable_hold(struct ff_itable *t, struct ff_inode *in)
+{
+	pthread_mutex_lock(&t->lock);
+	in->refs++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void ff_itable_drop(struct ff_itable *t, struct ff_inode *in)
+{
+	pthread_mutex_lock(&t->lock);
+	in->refs--;
+	unref(t, in);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void ff_itable_moved(struct ff_itable *t, struct ff_inode *oldparent, const char *oldname,
                      struct ff_inode *newparent, const char *newname)
 {
