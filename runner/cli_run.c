@@ -3,6 +3,7 @@
 
 #include "cli_run.h"
 #include "cleanup.h"
+#include "serve.h"
 #include "lifecycle.h"
 #include "logs.h"
 #include "run.h"
@@ -28,6 +29,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 const char cli_run_usage[] =
 "  exec SCRIPT_ID [--timeout DUR] [--detach] [--arg A]... [--env K=V]... [--user NAME]\n"
+"       [--restart no|on-failure|always] [--max-restarts N]\n"
 "                              run a script; prints the run id first; exit 0 if COMPLETED\n"
 "  status RUN                  a run's status, exit code or signal, error, times\n"
 "  logs RUN [--follow] [--stream stdout|stderr]\n"
@@ -36,10 +38,11 @@ const char cli_run_usage[] =
 "  cancel RUN                  stop a run's whole process tree (TERM, grace, KILL)\n"
 "  list                        all runs\n"
 "  recover                     runs whose supervisor died become LOST\n"
-"  cleanup [--older-than DUR]  remove per-run dirs of finished runs, stale runner scripts\n";
+"  cleanup [--older-than DUR]  remove per-run dirs of finished runs, stale runner scripts\n"
+"  serve                       restarts by policy, recover and cleanup every interval; SIGTERM stops\n";
 
 static const char *const names[] = { "exec", "status", "logs", "wait", "cancel", "list",
-				     "recover", "cleanup", NULL };
+				     "recover", "cleanup", "serve", NULL };
 
 bool cli_run_known(const char *name)
 {
@@ -79,13 +82,15 @@ static int print_json(json_t *j)
 }
 
 enum {
-	O_TIMEOUT = 300, O_OLDER, O_DETACH, O_ARG, O_ENV, O_USER, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
+	O_TIMEOUT = 300, O_OLDER, O_RESTART, O_MAX_RESTARTS, O_DETACH, O_ARG, O_ENV, O_USER, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
 };
 
 static const struct option opts[] = {
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "detach", no_argument, NULL, O_DETACH },
 	{ "older-than", required_argument, NULL, O_OLDER },
+	{ "restart", required_argument, NULL, O_RESTART },
+	{ "max-restarts", required_argument, NULL, O_MAX_RESTARTS },
 	{ "arg", required_argument, NULL, O_ARG },
 	{ "env", required_argument, NULL, O_ENV },
 	{ "user", required_argument, NULL, O_USER },
@@ -101,7 +106,7 @@ struct args {
 	bool json, detach, follow, have_timeout;
 	uint64_t timeout_ns;
 	uint64_t older_ns;
-	bool have_older;
+	bool have_older, have_max_restarts;
 	int stream;
 	struct run_request req;
 	int argc;
@@ -114,7 +119,8 @@ static bool allowed(const char *cmd, int o)
 	switch (o) {
 	case O_JSON: case O_HELP: return true;
 	case O_TIMEOUT: return !strcmp(cmd, "exec") || !strcmp(cmd, "wait");
-	case O_DETACH: case O_ARG: case O_ENV: case O_USER: return !strcmp(cmd, "exec");
+	case O_DETACH: case O_ARG: case O_ENV: case O_USER: case O_RESTART: case O_MAX_RESTARTS:
+		return !strcmp(cmd, "exec");
 	case O_FOLLOW: case O_STREAM: return !strcmp(cmd, "logs");
 	case O_OLDER: return !strcmp(cmd, "cleanup");
 	}
@@ -155,6 +161,24 @@ static int parse(int argc, char **argv, struct args *a)
 			}
 			a->have_timeout = true;
 			break;
+		case O_RESTART:
+			if (strcmp(optarg, "no") && strcmp(optarg, "on-failure") && strcmp(optarg, "always")) {
+				errline("exec --restart: '%s': expected no, on-failure or always", optarg);
+				return EXIT_USAGE;
+			}
+			a->req.restart = optarg;
+			break;
+		case O_MAX_RESTARTS: {
+			uint64_t v;
+
+			if (parse_u64(optarg, &v) < 0 || v > 1000) {
+				errline("exec --max-restarts: '%s': expected a whole number up to 1000", optarg);
+				return EXIT_USAGE;
+			}
+			a->req.max_restarts = (unsigned)v;
+			a->have_max_restarts = true;
+			break;
+		}
 		case O_OLDER:
 			if (parse_duration_ns(optarg, 1000000000ULL, &a->older_ns) < 0) {
 				errline("cleanup --older-than: invalid duration '%s': expected e.g. 0, 90s, 1h or 7d",
@@ -244,67 +268,6 @@ static void report_end(struct store *st, int64_t id)
 	run_rec_free(&r);
 }
 
-/* The detached supervisor: its own session, stdio away from the caller's
- * terminal and pipes (a caller reading our stdout to EOF must not wait
- * for the run), errors appended to <state>/supervisor.log. */
-static int detach(const struct settings *s, const struct run_request *req,
-		  const struct run_plan *plan)
-{
-	int ready[2], ws, fd;
-	char c, path[4096], err[2048];
-	pid_t p;
-	ssize_t n;
-
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		errline("exec --detach: pipe: %s", strerror(errno));
-		return EXIT_FAILED;
-	}
-	fflush(NULL);
-	p = fork();
-	if (p < 0) {
-		errline("exec --detach: fork: %s", strerror(errno));
-		close(ready[0]);
-		close(ready[1]);
-		return EXIT_FAILED;
-	}
-	if (p == 0) {
-		close(ready[0]);
-		setsid();
-		p = fork();
-		if (p != 0)
-			_exit(p < 0 ? 1 : 0);
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-		}
-		snprintf(path, sizeof(path), "%s/supervisor.log", s->state_dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (fd >= 0)
-			dup2(fd, 2);
-		if (chdir("/") < 0) {
-			/* stays where it is: nothing there is used */
-		}
-		if (run_supervise(s, req, plan, ready[1], err, sizeof(err)) < 0)
-			fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(),
-				(long long)plan->id, err);
-		fflush(NULL);
-		_exit(0);
-	}
-	close(ready[1]);
-	waitpid(p, &ws, 0);
-	do
-		n = read(ready[0], &c, 1);
-	while (n < 0 && errno == EINTR);
-	close(ready[0]);
-	if (n != 1) {
-		errline("exec --detach: the supervisor of run %lld did not start (see %s/supervisor.log)",
-			(long long)plan->id, s->state_dir);
-		return EXIT_FAILED;
-	}
-	return EXIT_OK;
-}
-
 static int cmd_exec(const struct settings *s, struct args *a)
 {
 	struct run_plan plan;
@@ -316,6 +279,9 @@ static int cmd_exec(const struct settings *s, struct args *a)
 		return rc;
 	a->req.script_id = a->argv[0];
 	a->req.timeout_ns = a->timeout_ns;
+	/* A restart policy without a count: a few tries, not forever. */
+	if (a->req.restart && strcmp(a->req.restart, "no") && !a->have_max_restarts)
+		a->req.max_restarts = 5;
 	if (a->req.user) {
 		struct passwd *pw = getpwnam(a->req.user);
 
@@ -343,8 +309,14 @@ static int cmd_exec(const struct settings *s, struct args *a)
 	else
 		printf("%lld\n", (long long)plan.id);
 	fflush(stdout);
-	if (a->detach)
-		return detach(s, &a->req, &plan);
+	if (a->detach) {
+		ret = run_detach(s, &a->req, &plan, err, sizeof(err));
+		if (ret < 0) {
+			errline("exec --detach: %s", err);
+			return EXIT_FAILED;
+		}
+		return EXIT_OK;
+	}
 	ret = run_supervise(s, &a->req, &plan, -1, err, sizeof(err));
 	if (ret < 0) {
 		errline("exec: run %lld: %s", (long long)plan.id, err);
@@ -636,6 +608,20 @@ static int cmd_cleanup(const struct settings *s, struct args *a)
 	return stats.failed ? EXIT_FAILED : EXIT_OK;
 }
 
+static int cmd_serve(const struct settings *s, struct args *a)
+{
+	char err[1024];
+	int rc;
+
+	if ((rc = want(a, 0, "no arguments")) >= 0)
+		return rc;
+	if (serve_main(s, err, sizeof(err)) < 0) {
+		errline("serve: %s", err);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
 int cli_run(const struct settings *s, bool json, int argc, char **argv)
 {
 	struct args *a = calloc(1, sizeof(*a));
@@ -661,6 +647,8 @@ int cli_run(const struct settings *s, bool json, int argc, char **argv)
 		rc = cmd_cancel(s, a);
 	else if (!strcmp(a->cmd, "list"))
 		rc = cmd_list(s, a);
+	else if (!strcmp(a->cmd, "serve"))
+		rc = cmd_serve(s, a);
 	else if (!strcmp(a->cmd, "cleanup"))
 		rc = cmd_cleanup(s, a);
 	else

@@ -79,11 +79,15 @@ static char *request_json(const struct settings *s, const struct run_request *re
 		json_array_append_new(args, json_string(req->args[i]));
 	for (i = 0; env && i < req->n_env; i++)
 		json_array_append_new(env, json_string(req->env[i]));
-	o = json_pack("{s:o, s:o, s:I, s:s?, s:s}", "args", args, "env", env,
+	o = json_pack("{s:o, s:o, s:I, s:s?, s:s, s:s, s:i, s:i, s:I}", "args", args, "env", env,
 		      "timeout_ms", (json_int_t)((req->timeout_ns ? req->timeout_ns :
 						 s->max_execution_ns) / 1000000),
 		      "user", req->user,
-		      "exec_mode", s->exec_mode == EXEC_DIRECT ? "direct" : "interpreter");
+		      "exec_mode", s->exec_mode == EXEC_DIRECT ? "direct" : "interpreter",
+		      "restart", req->restart ? req->restart : "no",
+		      "max_restarts", (int)req->max_restarts,
+		      "attempt", (int)req->attempt,
+		      "restart_of", (json_int_t)req->restart_of);
 	if (o == NULL)
 		return NULL;
 	out = json_dumps(o, JSON_COMPACT);
@@ -986,14 +990,20 @@ finish:
 		if (cgroup_remove(&x.cg) < 0)
 			note(&x, "cannot remove cgroup %s: %s", x.cg.path, strerror(errno));
 	}
-	if (v.cpu_ms < 0) {
+	{
+		/* What this supervisor reaped, the run's orphans included (it
+		 * is their subreaper).  The cgroup's figure can trail it (its
+		 * statistics are flushed lazily), so the larger one counts. */
 		struct rusage now;
+		int64_t ru_ms;
 
 		getrusage(RUSAGE_CHILDREN, &now);
-		v.cpu_ms = ((int64_t)(now.ru_utime.tv_sec - x.ru_before.ru_utime.tv_sec) +
-			    (now.ru_stime.tv_sec - x.ru_before.ru_stime.tv_sec)) * 1000 +
-			   ((int64_t)(now.ru_utime.tv_usec - x.ru_before.ru_utime.tv_usec) +
-			    (now.ru_stime.tv_usec - x.ru_before.ru_stime.tv_usec)) / 1000;
+		ru_ms = ((int64_t)(now.ru_utime.tv_sec - x.ru_before.ru_utime.tv_sec) +
+			 (now.ru_stime.tv_sec - x.ru_before.ru_stime.tv_sec)) * 1000 +
+			((int64_t)(now.ru_utime.tv_usec - x.ru_before.ru_utime.tv_usec) +
+			 (now.ru_stime.tv_usec - x.ru_before.ru_stime.tv_usec)) / 1000;
+		if (ru_ms > v.cpu_ms)
+			v.cpu_ms = ru_ms;
 	}
 	if (v.peak_rss_kb < 0 && x.exited)
 		v.peak_rss_kb = x.ru.ru_maxrss;
@@ -1028,6 +1038,69 @@ out_sig:
 		close(x.sigfd);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return ret;
+}
+
+int run_detach(const struct settings *s, const struct run_request *req,
+	       const struct run_plan *plan, char *err, size_t errlen)
+{
+	int ready[2], ws, fd;
+	char c, path[PATH_MAX + 32], serr[2048];
+	pid_t p;
+	ssize_t n;
+
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -errno;
+	}
+	fflush(NULL);
+	p = fork();
+	if (p < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "fork: %s", strerror(e));
+		close(ready[0]);
+		close(ready[1]);
+		return -e;
+	}
+	if (p == 0) {
+		/* Its own session, stdio away from the caller's terminal and
+		 * pipes (a caller reading our stdout to EOF must not wait for
+		 * the run), errors appended to <state>/supervisor.log. */
+		close(ready[0]);
+		setsid();
+		p = fork();
+		if (p != 0)
+			_exit(p < 0 ? 1 : 0);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+		}
+		snprintf(path, sizeof(path), "%s/supervisor.log", s->state_dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (fd >= 0)
+			dup2(fd, 2);
+		if (chdir("/") < 0) {
+			/* stays where it is: nothing there is used */
+		}
+		if (run_supervise(s, req, plan, ready[1], serr, sizeof(serr)) < 0)
+			fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(),
+				(long long)plan->id, serr);
+		fflush(NULL);
+		_exit(0);
+	}
+	close(ready[1]);
+	waitpid(p, &ws, 0);
+	do
+		n = read(ready[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(ready[0]);
+	if (n != 1) {
+		snprintf(err, errlen, "the supervisor of run %lld did not start (see %s/supervisor.log)",
+			 (long long)plan->id, s->state_dir);
+		return -ECHILD;
+	}
+	return 0;
 }
 
 /* ---- from other processes: cancel, wait, recover ---- */

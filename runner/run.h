@@ -40,6 +40,13 @@ struct run_request {
 	uid_t uid;
 	gid_t gid;
 	char home[PATH_MAX];
+	/* Restart policy, acted on by `runner serve`: "no", "on-failure"
+	 * or "always"; attempt counts restarts so far, restart_of is the
+	 * run this one restarts (0: none). */
+	const char *restart;
+	unsigned max_restarts;
+	unsigned attempt;
+	int64_t restart_of;
 };
 
 /* What the supervisor needs beyond the request: filled by run_prepare. */
@@ -66,6 +73,12 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
  * start (err set). */
 int run_supervise(const struct settings *s, const struct run_request *req,
 		  const struct run_plan *plan, int ready_fd, char *err, size_t errlen);
+
+/* Hands the run to a double-forked supervisor in a session of its own
+ * (stdio on /dev/null, errors appended to <state>/supervisor.log) and
+ * returns once it is registered in the store.  0 or -errno with err. */
+int run_detach(const struct settings *s, const struct run_request *req,
+	       const struct run_plan *plan, char *err, size_t errlen);
 
 /* Cancels a run from another process: sets the cancel flag and signals a
  * live supervisor, or, when the supervisor is gone, kills the run's domain

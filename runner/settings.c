@@ -41,6 +41,8 @@ static const struct setting_desc table[SET__COUNT] = {
 	[SET_MAX_FILES]		 = { "RUNNER_MAX_FILES", NULL, "1024" },
 	[SET_MAX_FILE_SIZE]	 = { "RUNNER_MAX_FILE_SIZE", NULL, "0" },
 	[SET_CGROUP]		 = { "RUNNER_CGROUP", NULL, "auto" },
+	[SET_CLEANUP_INTERVAL]	 = { "RUNNER_CLEANUP_INTERVAL", NULL, "5m" },
+	[SET_SERVE_STOP]	 = { "RUNNER_SERVE_STOP", NULL, "cancel" },
 };
 
 const char *settings_name(enum setting_id id)
@@ -372,6 +374,17 @@ int settings_finalize(struct settings *s, char *err, size_t errlen)
 		s->use_cgroup = false;
 	else
 		return bad(s, SET_CGROUP, err, errlen, "expected auto or off");
+	if (parse_duration_ns(raw(s, SET_CLEANUP_INTERVAL), 1000000000ULL,
+			      &s->cleanup_interval_ns) < 0 || s->cleanup_interval_ns < 1000000ULL)
+		return bad(s, SET_CLEANUP_INTERVAL, err, errlen,
+			   "expected a duration of at least 1ms such as 5m");
+	r = raw(s, SET_SERVE_STOP);
+	if (strcmp(r, "cancel") == 0)
+		s->serve_stop_wait = false;
+	else if (strcmp(r, "wait") == 0)
+		s->serve_stop_wait = true;
+	else
+		return bad(s, SET_SERVE_STOP, err, errlen, "expected cancel or wait");
 
 	r = raw(s, SET_EXEC_MODE);
 	if (strcmp(r, "interpreter") == 0)
@@ -444,6 +457,7 @@ const char *settings_display(const struct settings *s, enum setting_id id, char 
 		break;
 	case SET_ROOT: snprintf(buf, len, "%s", s->root); break;
 	case SET_KILL_GRACE: fmt_duration(s->kill_grace_ns, buf, len); break;
+	case SET_CLEANUP_INTERVAL: fmt_duration(s->cleanup_interval_ns, buf, len); break;
 	case SET_MAX_LOG: fmt_size(s->max_log, buf, len); break;
 	case SET_CPU_LIMIT: snprintf(buf, len, "%llus", (unsigned long long)s->cpu_limit_s); break;
 	case SET_MEMORY_LIMIT: fmt_size(s->memory_limit, buf, len); break;

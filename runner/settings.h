@@ -36,6 +36,8 @@ enum setting_id {
 	SET_MAX_FILES,
 	SET_MAX_FILE_SIZE,
 	SET_CGROUP,
+	SET_CLEANUP_INTERVAL,
+	SET_SERVE_STOP,
 	SET__COUNT
 };
 
@@ -91,6 +93,8 @@ struct settings {
 	uint64_t max_files;		/* RLIMIT_NOFILE */
 	uint64_t max_file_size;		/* RLIMIT_FSIZE, bytes */
 	bool use_cgroup;		/* RUNNER_CGROUP=auto (true) or off */
+	uint64_t cleanup_interval_ns;	/* serve's housekeeping period */
+	bool serve_stop_wait;		/* RUNNER_SERVE_STOP=wait (else cancel) */
 };
 
 /* Canonical name of a setting ("MAX_EXECUTION_TIME"). */

@@ -78,37 +78,28 @@ static void __attribute__((noreturn)) watchdog_main(int fd, const char *cgroup_p
 
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
 {
-	char *cg = cgroup_path ? strdup(cgroup_path) : NULL, *mk = strdup(marker);
 	sigset_t none;
 	int p[2];
 
 	w->pid = -1;
 	w->fd = -1;
-	if ((cgroup_path && !cg) || !mk) {
-		free(cg);
-		free(mk);
-		return -ENOMEM;
-	}
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		free(cg);
-		free(mk);
+	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	}
 	w->pid = fork();
 	if (w->pid < 0) {
 		int e = errno;
 
 		close(p[0]);
 		close(p[1]);
-		free(cg);
-		free(mk);
 		return -e;
 	}
 	if (w->pid == 0) {
 		int fd;
 
 		/* Keep only the read end: anything else open here (the store,
-		 * the run's pipes) would outlive the supervisor through us. */
+		 * the run's pipes) would outlive the supervisor through us.
+		 * The strings need no copy: the child has its own copy of the
+		 * whole address space. */
 		for (fd = 3; fd < 1024; fd++)
 			if (fd != p[0])
 				close(fd);
@@ -122,11 +113,9 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		watchdog_main(p[0], cg, mk);
+		watchdog_main(p[0], cgroup_path, marker);
 	}
 	close(p[0]);
-	free(cg);
-	free(mk);
 	w->fd = p[1];
 	return 0;
 }

@@ -1,0 +1,323 @@
+/* runner serve; see serve.h. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include "serve.h"
+#include "cleanup.h"
+#include "lifecycle.h"
+#include "run.h"
+#include "runrec.h"
+#include "store.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BACKOFF_MAX_MS 60000
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One decision, one line. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("runner serve: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void recover_cb(void *ctx, int64_t id, const char *line)
+{
+	(void)ctx;
+	(void)id;
+	say("lost %s", line);
+}
+
+static void cleaned(void *ctx, const char *path, int err)
+{
+	(void)ctx;
+	if (err)
+		say("cleanup-failed path=%s error=\"%s\"", path, strerror(err));
+	else
+		say("cleaned path=%s", path);
+}
+
+static void housekeeping(const struct settings *s, struct store *st)
+{
+	struct cleanup_stats cs;
+	char err[1024];
+
+	if (run_recover(st, recover_cb, NULL, err, sizeof(err)) < 0)
+		say("recover-failed error=\"%s\"", err);
+	if (cleanup_run(s, st, 3600000, cleaned, NULL, &cs, err, sizeof(err)) < 0)
+		say("cleanup-failed error=\"%s\"", err);
+}
+
+/* Whether a verdict calls for a restart under policy. */
+static bool wants_restart(const char *policy, enum run_state st)
+{
+	if (strcmp(policy, "always") == 0)
+		return st != RS_CANCELLED;
+	if (strcmp(policy, "on-failure") == 0)
+		return st == RS_FAILED || st == RS_TIMED_OUT || st == RS_LOST;
+	return false;
+}
+
+static int restarted_already(struct store *st, int64_t id)
+{
+	sqlite3_stmt *q;
+	int rc, n = 0;
+
+	rc = sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM runs WHERE "
+				"json_extract(request, '$.restart_of') = ?", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return 1;	/* cannot tell: do not start a second copy */
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return n > 0;
+}
+
+struct pending {
+	int64_t ids[1024];
+	size_t n;
+};
+
+static int pick(void *ctx, const struct run_rec *r)
+{
+	struct pending *p = ctx;
+	json_t *j;
+	const char *pol;
+
+	if (!run_state_final(r->state) || r->request == NULL || p->n == 1024)
+		return 0;
+	j = json_loads(r->request, 0, NULL);
+	pol = j ? json_string_value(json_object_get(j, "restart")) : NULL;
+	if (pol && strcmp(pol, "no") != 0 && wants_restart(pol, r->state))
+		p->ids[p->n++] = r->id;
+	json_decref(j);
+	return 0;
+}
+
+/* Re-submits run r as attempt+1, detached; logs the decision. */
+static void restart(const struct settings *s, struct store *st, const struct run_rec *r)
+{
+	struct run_request *req = calloc(1, sizeof(*req));
+	struct settings s2 = *s;
+	struct run_plan plan;
+	json_t *j = json_loads(r->request, 0, NULL), *v;
+	unsigned attempt, maxr;
+	int64_t backoff, due;
+	char err[2048];
+	size_t i;
+
+	if (req == NULL || j == NULL)
+		goto out;
+	attempt = (unsigned)json_integer_value(json_object_get(j, "attempt"));
+	maxr = (unsigned)json_integer_value(json_object_get(j, "max_restarts"));
+	if (attempt >= maxr || restarted_already(st, r->id))
+		goto out;
+	backoff = 1000LL << (attempt < 6 ? attempt : 6);
+	if (backoff > BACKOFF_MAX_MS)
+		backoff = BACKOFF_MAX_MS;
+	due = r->ended_at + backoff;
+	if (runrec_now_ms() < due)
+		goto out;
+	req->script_id = r->script_id;
+	json_array_foreach(json_object_get(j, "args"), i, v)
+		if (i < RUN_MAX_ARGS)
+			req->args[req->n_args++] = json_string_value(v);
+	json_array_foreach(json_object_get(j, "env"), i, v)
+		if (i < RUN_MAX_ENV)
+			req->env[req->n_env++] = json_string_value(v);
+	req->timeout_ns = (uint64_t)json_integer_value(json_object_get(j, "timeout_ms")) * 1000000ULL;
+	req->restart = json_string_value(json_object_get(j, "restart"));
+	req->max_restarts = maxr;
+	req->attempt = attempt + 1;
+	req->restart_of = r->id;
+	req->user = json_string_value(json_object_get(j, "user"));
+	if (req->user) {
+		struct passwd *pw = getpwnam(req->user);
+
+		if (pw == NULL) {
+			say("restart-failed run=%lld error=\"no user '%s'\"", (long long)r->id, req->user);
+			goto out;
+		}
+		req->drop = true;
+		req->uid = pw->pw_uid;
+		req->gid = pw->pw_gid;
+		snprintf(req->home, sizeof(req->home), "%s", pw->pw_dir);
+	}
+	v = json_object_get(j, "exec_mode");
+	if (json_is_string(v))
+		s2.exec_mode = strcmp(json_string_value(v), "direct") == 0 ? EXEC_DIRECT : EXEC_INTERPRETER;
+	if (run_prepare(&s2, st, req, &plan, err, sizeof(err)) < 0) {
+		say("restart-failed run=%lld error=\"%s\"", (long long)r->id, err);
+		goto out;
+	}
+	if (run_detach(&s2, req, &plan, err, sizeof(err)) < 0) {
+		say("restart-failed run=%lld as=%lld error=\"%s\"", (long long)r->id,
+		    (long long)plan.id, err);
+		goto out;
+	}
+	say("restarted run=%lld as=%lld policy=%s after=%s attempt=%u/%u backoff_ms=%lld",
+	    (long long)r->id, (long long)plan.id, req->restart, run_state_name(r->state),
+	    req->attempt, maxr, (long long)backoff);
+out:
+	json_decref(j);
+	free(req);
+}
+
+static void restarts(const struct settings *s, struct store *st)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	char err[512];
+	size_t i;
+
+	if (p == NULL)
+		return;
+	if (runrec_list(st, NULL, pick, p, err, sizeof(err)) == 0) {
+		for (i = 0; i < p->n; i++) {
+			struct run_rec r;
+
+			if (runrec_get(st, p->ids[i], &r, NULL, 0) == 0) {
+				restart(s, st, &r);
+				run_rec_free(&r);
+			}
+		}
+	}
+	free(p);
+}
+
+struct live {
+	int64_t ids[4096];
+	size_t n;
+};
+
+static int pick_live(void *ctx, const struct run_rec *r)
+{
+	struct live *l = ctx;
+	json_t *j;
+	const char *pol;
+
+	if (run_state_final(r->state) || r->request == NULL || l->n == 4096)
+		return 0;
+	j = json_loads(r->request, 0, NULL);
+	pol = j ? json_string_value(json_object_get(j, "restart")) : NULL;
+	if (pol && strcmp(pol, "no") != 0)
+		l->ids[l->n++] = r->id;
+	json_decref(j);
+	return 0;
+}
+
+/* SIGTERM: the runs serve keeps alive are cancelled or waited for. */
+static void stop(const struct settings *s, struct store *st)
+{
+	struct live *l = calloc(1, sizeof(*l));
+	char err[512];
+	bool already;
+	size_t i;
+	int r;
+
+	if (l == NULL)
+		return;
+	runrec_list(st, NULL, pick_live, l, err, sizeof(err));
+	for (i = 0; i < l->n; i++) {
+		if (s->serve_stop_wait) {
+			r = run_wait(st, l->ids[i], 0, err, sizeof(err));
+			say("stop-waited run=%lld status=%s", (long long)l->ids[i],
+			    r < 0 ? strerror(-r) : run_state_name((enum run_state)r));
+		} else {
+			r = run_cancel(st, l->ids[i], (int)(s->kill_grace_ns / 1000000) + 15000,
+				       &already, err, sizeof(err));
+			say("stop-cancelled run=%lld status=%s", (long long)l->ids[i],
+			    r < 0 ? strerror(-r) : run_state_name((enum run_state)r));
+		}
+	}
+	free(l);
+}
+
+int serve_main(const struct settings *s, char *err, size_t errlen)
+{
+	struct store *st = NULL;
+	sigset_t set, old;
+	int64_t next_house;
+	int sigfd, ret;
+	bool running = true;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, &old) < 0 ||
+	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		snprintf(err, errlen, "signals: %s", strerror(errno));
+		return -errno;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ret = store_open(s->state_dir, &st, err, errlen);
+	if (ret < 0)
+		goto out;
+	say("started pid=%d state=%s cleanup_interval_ms=%llu stop=%s", (int)getpid(),
+	    s->state_dir, (unsigned long long)(s->cleanup_interval_ns / 1000000),
+	    s->serve_stop_wait ? "wait" : "cancel");
+	housekeeping(s, st);
+	next_house = mono_ms() + (int64_t)(s->cleanup_interval_ns / 1000000);
+	while (running) {
+		struct pollfd pf = { .fd = sigfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		int64_t left = next_house - mono_ms();
+
+		/* Restarts are looked at every second; their backoff is
+		 * counted in seconds. */
+		if (poll(&pf, 1, (int)(left < 1000 ? (left > 0 ? left : 0) : 1000)) > 0) {
+			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					say("hangup: housekeeping now");
+					next_house = 0;
+				} else {
+					say("stopping signal=%s", strsignal((int)si.ssi_signo));
+					running = false;
+				}
+			}
+		}
+		if (!running)
+			break;
+		restarts(s, st);
+		if (mono_ms() >= next_house) {
+			housekeeping(s, st);
+			next_house = mono_ms() + (int64_t)(s->cleanup_interval_ns / 1000000);
+		}
+	}
+	stop(s, st);
+	say("stopped");
+	ret = 0;
+out:
+	store_close(st);
+	close(sigfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
