@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
@@ -68,6 +69,46 @@ const char *ff_caller_comm(struct ff_req_caller *rc)
 	return rc->comm;
 }
 
+/* Reads the supplementary groups of thread `tid` from /proc (the
+ * "Groups:" line of its status file).  libfuse's fuse_req_getgroups()
+ * does the same, but reads into a fixed 4 KiB buffer that it then searches
+ * without a terminating NUL; status files are longer than that on machines
+ * with many CPUs, so we read the whole file.  Returns the count or -1. */
+static int read_groups(uint32_t tid, gid_t *groups, int max)
+{
+	char path[64], buf[16384];
+	size_t len = 0;
+	ssize_t n;
+	char *p;
+	int fd, count = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/task/%u/status", tid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	p = strstr(buf, "\nGroups:");
+	if (p == NULL)
+		return -1;
+	p += strlen("\nGroups:");
+	while (count < max) {
+		char *end;
+		unsigned long g;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		g = strtoul(p, &end, 10);
+		groups[count++] = (gid_t)g;
+		p = end;
+	}
+	return count;
+}
+
 int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
 {
 	struct ff_fs *fs = fuse_req_userdata(rc->req);
@@ -81,8 +122,8 @@ int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
 	 * the caller is in execve() that file can block on locks the exec
 	 * holds, so an exec open is checked with the primary group only. */
 	if (!rc->exec_open) {
-		n = fuse_req_getgroups(rc->req, 64, groups);
-		if (n < 0 || n > 64)
+		n = read_groups(rc->c.pid, groups, 64);
+		if (n < 0)
 			n = 0;
 	}
 	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
