@@ -379,7 +379,7 @@ ff_fail() {
 # active at the time of failure, read back with `ctl list`), runs the failing
 # command in the kept work dir, and unmounts.
 ff_write_repro() {
-	local desc=$1 exp=$2 act=$3 withcmd=$4 m f
+	local desc=$1 exp=$2 act=$3 withcmd=$4 m f umounts
 	for f in "$WORK/repro.sh" "$FF_REPRO_LOG"; do
 		{
 			if [ ! -s "$f" ]; then
@@ -393,6 +393,7 @@ ff_write_repro() {
 			printf '#     expected: %s\n' "${exp//$'\n'/$'\n#               '}"
 			printf '#     actual:   %s\n' "${act//$'\n'/$'\n#               '}"
 			echo '('
+			umounts=""
 			for m in "${FF_MOUNTS[@]}"; do
 				ff_is_mounted "$m" || continue
 				local -a a=()
@@ -409,11 +410,15 @@ ff_write_repro() {
 				while IFS=$'\t' read -r _ expr; do
 					[ -n "$expr" ] && rules+=(--rule "$expr")
 				done < <("$FAULTFS" ctl "$m" list 2>/dev/null)
-				printf '  "$FAULTFS" %s %s || exit 1\n' "$(printf '%q ' "${keep[@]}")" "$(printf '%q ' "${rules[@]}")"
-				printf '  trap %q EXIT\n' "fusermount3 -u $m"
+				# (printf '%q ' with no arguments would print '' -- an extra argument)
+				printf '  "$FAULTFS" %s' "$(printf '%q ' "${keep[@]}")"
+				[ ${#rules[@]} -gt 0 ] && printf '%s' "$(printf '%q ' "${rules[@]}")"
+				printf ' || exit 1\n'
+				umounts+="fusermount3 -u $(printf '%q' "$m"); "
 			done
+			[ -n "$umounts" ] && printf '  trap %q EXIT\n' "cd /; $umounts"
 			if [ "$withcmd" = cmd ]; then
-				printf '  cd %q && %s\n' "$FF_LAST_CWD" "$FF_LAST_CMD"
+				printf '  (cd %q && %s)\n' "$FF_LAST_CWD" "$FF_LAST_CMD"
 				echo '  echo "exit status: $?"'
 			fi
 			echo ')'
