@@ -518,7 +518,13 @@ json_t *run_all(struct scenario **scs, size_t n, const struct run_opts *o)
 			int status = 0;
 			json_t *r;
 
-			if (!slots[k].pid || waitpid(slots[k].pid, &status, WNOHANG) != slots[k].pid)
+			pid_t wr;
+
+			if (!slots[k].pid)
+				continue;
+			wr = waitpid(slots[k].pid, &status, WNOHANG);
+			/* ECHILD: reaped already; its result file says how it went. */
+			if (wr != slots[k].pid && !(wr < 0 && errno == ECHILD))
 				continue;
 			r = finish_one(scs[slots[k].idx], &slots[k], o, status);
 			json_decref(res[slots[k].idx]);

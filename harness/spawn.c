@@ -361,7 +361,9 @@ static bool environ_has(const char *pid, const char *needle, size_t nlen)
 	return false;
 }
 
-int sweep_env(const char *name, const char *value, int sig)
+/* Signals the matching processes; reaps those that are our own children
+ * (and only those: another child's status belongs to whoever waits for it). */
+static int sweep(const char *name, const char *value, int sig, bool reap)
 {
 	char needle[4200];
 	size_t nlen;
@@ -379,30 +381,33 @@ int sweep_env(const char *name, const char *value, int sig)
 
 		if (*end || pid <= 0 || pid == self)
 			continue;
-		if (environ_has(de->d_name, needle, nlen) && kill((pid_t)pid, sig) == 0)
+		if (environ_has(de->d_name, needle, nlen) && kill((pid_t)pid, sig) == 0) {
 			count++;
+			if (reap && sig == SIGKILL)
+				waitpid((pid_t)pid, NULL, WNOHANG);
+		}
 	}
 	closedir(d);
 	return count;
 }
 
+int sweep_env(const char *name, const char *value, int sig)
+{
+	return sweep(name, value, sig, false);
+}
+
 int sweep_env_kill(const char *name, const char *value, uint64_t deadline)
 {
 	for (;;) {
-		int n = sweep_env(name, value, SIGKILL);
 		struct timespec ts = { 0, 2000000 };
+		int n = sweep(name, value, SIGKILL, true);
 
-		if (n <= 0) {
-			/* Reap any that were our own children. */
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
+		if (n <= 0)
 			return 0;
-		}
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
 		if (fr_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		/* A killed process stays in /proc until it is reaped. */
+		/* A killed process that is not our child stays in /proc until
+		 * its parent reaps it; its environment reads empty by then. */
 		nanosleep(&ts, NULL);
 	}
 }

@@ -625,6 +625,29 @@ static int check_faults(struct step_ctx *cx, int step, const struct sc_expect *e
 	return bad;
 }
 
+/* glob(3) with GLOB_PERIOD (so "*" also finds hidden temporaries) lists
+ * "." and ".." too: they are not matches. */
+static bool dot_entry(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	b = b ? b + 1 : path;
+	return strcmp(b, ".") == 0 || strcmp(b, "..") == 0;
+}
+
+/* The first real match of PATTERN, or NULL; *G to globfree when non-NULL. */
+static const char *glob_first(const char *pattern, glob_t *g, bool *allocated)
+{
+	*allocated = false;
+	if (glob(pattern, GLOB_NOSORT | GLOB_PERIOD, NULL, g) != 0)
+		return NULL;
+	*allocated = true;
+	for (size_t i = 0; i < g->gl_pathc; i++)
+		if (!dot_entry(g->gl_pathv[i]))
+			return g->gl_pathv[i];
+	return NULL;
+}
+
 static int check_files(struct step_ctx *cx, int step, const struct sc_expect *e)
 {
 	const struct sc_files_expect *fe = e->files;
@@ -639,28 +662,30 @@ static int check_files(struct step_ctx *cx, int step, const struct sc_expect *e)
 
 		for (unsigned i = 0; i < n; i++) {
 			glob_t g;
-			int grc;
+			const char *first;
+			bool alloc;
 
 			if (expand(cx, step, list[i], &x) < 0)
 				return 1;
 			if (snprintf(pattern, sizeof(pattern), "%s%s%s", x[0] == '/' ? "" : cx->w->dir,
 				 x[0] == '/' ? "" : "/", x) >= (int)sizeof(pattern))
 				pattern[0] = '\0';	/* too long: matches nothing */
-			grc = glob(pattern, GLOB_NOSORT | GLOB_PERIOD, NULL, &g);
-			if ((grc == 0) != !pass) {
+			first = glob_first(pattern, &g, &alloc);
+			if (!first == !pass) {
 				snprintf(p, sizeof(p), "%s.files.%s.%u", e->path, pass ? "absent" : "present", i);
 				snprintf(exp, sizeof(exp), "%s %s", x, pass ? "absent" : "present");
-				add_failure(cx, step, p, "files", exp,
-					    pass ? g.gl_pathv[0] : "no such file");
+				add_failure(cx, step, p, "files", exp, pass ? first : "no such file");
 				bad = 1;
 			}
-			if (grc == 0)
+			if (alloc)
 				globfree(&g);
 			free(x);
 		}
 	}
 	for (unsigned i = 0; i < fe->modes_count; i++) {
 		glob_t g;
+		const char *first;
+		bool alloc;
 
 		if (expand(cx, step, fe->modes[i].path, &x) < 0)
 			return 1;
@@ -668,7 +693,8 @@ static int check_files(struct step_ctx *cx, int step, const struct sc_expect *e)
 			 x[0] == '/' ? "" : "/", x) >= (int)sizeof(pattern))
 			pattern[0] = '\0';
 		snprintf(p, sizeof(p), "%s.files.modes.%u.mode", e->path, i);
-		if (glob(pattern, GLOB_NOSORT | GLOB_PERIOD, NULL, &g) != 0) {
+		first = glob_first(pattern, &g, &alloc);
+		if (!first) {
 			snprintf(exp, sizeof(exp), "%s with mode %04o", x, fe->modes[i].mode_v);
 			add_failure(cx, step, p, "files", exp, "no such file");
 			bad = 1;
@@ -677,6 +703,8 @@ static int check_files(struct step_ctx *cx, int step, const struct sc_expect *e)
 				struct stat sb;
 				char act[PATH_MAX + 64];
 
+				if (dot_entry(g.gl_pathv[k]))
+					continue;
 				if (lstat(g.gl_pathv[k], &sb) == 0 && (sb.st_mode & 07777) == fe->modes[i].mode_v)
 					continue;
 				snprintf(exp, sizeof(exp), "%s with mode %04o", x, fe->modes[i].mode_v);
@@ -685,8 +713,9 @@ static int check_files(struct step_ctx *cx, int step, const struct sc_expect *e)
 				bad = 1;
 				break;
 			}
-			globfree(&g);
 		}
+		if (alloc)
+			globfree(&g);
 		free(x);
 	}
 	return bad;
@@ -850,6 +879,26 @@ int step_run(struct step_ctx *cx, unsigned i, json_t *steps)
 	start = fr_now_ns();
 	rc = run_step(cx, st, (int)i, &o);
 	o.ns = fr_now_ns() - start;
+	/* What later steps, and this step's own expectations, may refer to. */
+	if (o.run_id) {
+		snprintf(key, sizeof(key), "%s.id", st->label);
+		refs_set(&cx->w->refs, key, o.run_id);
+	}
+	if (o.have_pr) {
+		char *fl = first_line(o.pr.out ? o.pr.out : "");
+
+		snprintf(key, sizeof(key), "%s.stdout", st->label);
+		refs_set(&cx->w->refs, key, fl ? fl : "");
+		free(fl);
+		snprintf(key, sizeof(key), "%s.exit_code", st->label);
+		snprintf(num, sizeof(num), "%d", o.pr.exit_code);
+		refs_set(&cx->w->refs, key, num);
+	}
+	if (o.status && json_is_integer(json_object_get(o.status, "pid"))) {
+		snprintf(key, sizeof(key), "%s.pid", st->label);
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(o.status, "pid")));
+		refs_set(&cx->w->refs, key, num);
+	}
 	snprintf(path, sizeof(path), "steps.%u", i);
 	pos = scenario_pos(cx->sc, path);
 	if (rc < 0) {
@@ -879,26 +928,6 @@ int step_run(struct step_ctx *cx, unsigned i, json_t *steps)
 				bad = check_expect(cx, (int)i, st->expect, &o);
 			}
 		}
-	}
-	/* What later steps may refer to. */
-	if (o.run_id) {
-		snprintf(key, sizeof(key), "%s.id", st->label);
-		refs_set(&cx->w->refs, key, o.run_id);
-	}
-	if (o.have_pr) {
-		char *fl = first_line(o.pr.out ? o.pr.out : "");
-
-		snprintf(key, sizeof(key), "%s.stdout", st->label);
-		refs_set(&cx->w->refs, key, fl ? fl : "");
-		free(fl);
-		snprintf(key, sizeof(key), "%s.exit_code", st->label);
-		snprintf(num, sizeof(num), "%d", o.pr.exit_code);
-		refs_set(&cx->w->refs, key, num);
-	}
-	if (o.status && json_is_integer(json_object_get(o.status, "pid"))) {
-		snprintf(key, sizeof(key), "%s.pid", st->label);
-		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(o.status, "pid")));
-		refs_set(&cx->w->refs, key, num);
 	}
 	rec = json_pack("{s:i, s:s, s:s, s:i, s:f, s:b}", "index", (int)i + 1, "kind",
 			sc_step_kind_names[st->kind], "label", st->label, "line", (int)pos.line,
