@@ -30,7 +30,8 @@ esac
 # exists gets a copy of it, and that copy keeps the FUSE connection -- and
 # our daemon -- alive after our `fusermount3 -u`.  In a namespace of our own
 # nobody else copies our mounts, and whatever we leave is gone with us.
-if [ -z "${FF_PRIVATE_NS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+if [ -z "${FF_PRIVATE_NS:-}" ] && [ "$(id -u)" = 0 ] &&
+	unshare --mount --propagation private true 2>/dev/null; then
 	export FF_PRIVATE_NS=1
 	exec unshare --mount --propagation private /bin/bash "$0" "$@"
 fi
