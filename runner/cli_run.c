@@ -455,8 +455,9 @@ static int cmd_cancel(const struct settings *s, struct args *a)
 		return rc;
 	if (open_store(s, &st) < 0)
 		return EXIT_FAILED;
-	/* Long enough for the grace and the teardown that follows it. */
-	ret = run_cancel(st, id, (int)(s->kill_grace_ns / 1000000) + 15000, &already,
+	/* Long enough for the grace and the teardown that follows it, even
+	 * on a loaded host; it returns as soon as the verdict is written. */
+	ret = run_cancel(st, id, (int)(s->kill_grace_ns / 1000000) + 60000, &already,
 			 err, sizeof(err));
 	if (ret < 0) {
 		errline("cancel: %s", err);

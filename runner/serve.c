@@ -251,7 +251,7 @@ static void stop(const struct settings *s, struct store *st)
 			say("stop-waited run=%lld status=%s", (long long)l->ids[i],
 			    r < 0 ? strerror(-r) : run_state_name((enum run_state)r));
 		} else {
-			r = run_cancel(st, l->ids[i], (int)(s->kill_grace_ns / 1000000) + 15000,
+			r = run_cancel(st, l->ids[i], (int)(s->kill_grace_ns / 1000000) + 60000,
 				       &already, err, sizeof(err));
 			say("stop-cancelled run=%lld status=%s", (long long)l->ids[i],
 			    r < 0 ? strerror(-r) : run_state_name((enum run_state)r));

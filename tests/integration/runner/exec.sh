@@ -16,6 +16,12 @@ S="$WORK/state"
 CG_BASE=$(awk '$9 == "cgroup2" { print $5 }' /proc/self/mountinfo | tail -1)
 
 r() { "$RUNNER" --state "$S" "$@"; }
+# Under memcheck the supervisor's child runs under valgrind until its exec,
+# and valgrind cannot report a failed execve (it dies, status 101) and
+# judges a noexec file itself (ENOEXEC, not EACCES); it is also far too
+# slow for wall-clock bounds.  Those checks are for the native runs.
+VG=${FIELDRIG_UNDER_VALGRIND:+1}
+native() { [ -z "$VG" ]; }
 up() { r upload "$1"; }
 field() { r status "$1" --json | "$PY" -c "import json,sys; v=json.load(sys.stdin)['$2']; print('' if v is None else v)"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -256,10 +262,12 @@ run 1 --state "$S" --exec-mode direct exec "$ID_direct127"
 RID=$(head -1 <<<"$OUT")
 check "direct: exit 127 is the script's status" \
 	[ "$(field "$RID" exit_code)|$(field "$RID" error)" = "127|exited with status 127" ]
-run 1 --state "$S" --exec-mode direct exec "$ID_badshebang"
-RID=$(head -1 <<<"$OUT")
-check "direct: a missing interpreter is an exec error" contains "$(field "$RID" error)" "No such file or directory (ENOENT)"
-check "direct: no exit code for an exec error" [ -z "$(field "$RID" exit_code)" ]
+if native; then
+	run 1 --state "$S" --exec-mode direct exec "$ID_badshebang"
+	RID=$(head -1 <<<"$OUT")
+	check "direct: a missing interpreter is an exec error" contains "$(field "$RID" error)" "No such file or directory (ENOENT)"
+	check "direct: no exit code for an exec error" [ -z "$(field "$RID" exit_code)" ]
+fi
 
 # ---- timeout of a tree that ignores TERM ----
 for dom in auto off; do
@@ -275,7 +283,7 @@ for dom in auto off; do
 	RID=$(head -1 "$WORK/out")
 	check "timeout ($dom): exit 1" [ "$rc" = 1 ]
 	check "timeout ($dom): TIMED_OUT by KILL" [ "$(field "$RID" status) $(field "$RID" signal)" = "TIMED_OUT 9" ]
-	check "timeout ($dom): took timeout + grace, not more ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 3000 ]
+	native && check "timeout ($dom): took timeout + grace, not more ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 3000 ]
 	check "timeout ($dom): setsid'd grandchild $P2 and its parent $P1 gone" \
 		eval "gone $P1 && gone $P2"
 	check "timeout ($dom): nothing left" no_leftovers
@@ -432,7 +440,7 @@ print(sum(r["status"] == "RUNNING" for r in runs), sum(r["status"] in ("QUEUED",
 done
 echo "# cap: $samples samples, at most $max RUNNING"
 check "cap: never more than 3 RUNNING ($max)" [ "$max" -le 3 ]
-check "cap: the cap was reached" [ "$max" = 3 ]
+native && check "cap: the cap was reached" [ "$max" = 3 ]
 check "cap: all 50 COMPLETED, started in submission order" "$PY" -c '
 import json, sys
 runs = [r for r in json.load(sys.stdin)["runs"] if r["id"] >= int(sys.argv[1])]
@@ -485,8 +493,8 @@ IDN=$("$RUNNER" --state "$NS" upload "$WORK/hello.py")
 run 1 --state "$NS" --exec-mode direct exec "$IDN"
 RID=$(head -1 <<<"$OUT")
 E=$("$RUNNER" --state "$NS" status "$RID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["error"])')
-check "noexec direct: FAILED with EACCES at exec" contains "$E" "exec $WORK/nx/state/runtime/bot_runners/run-$RID-"
-check "noexec direct: EACCES" contains "$E" "Permission denied (EACCES)"
+check "noexec direct: FAILED at exec" contains "$E" "exec $WORK/nx/state/runtime/bot_runners/run-$RID-"
+native && check "noexec direct: EACCES" contains "$E" "Permission denied (EACCES)"
 check "noexec direct: the mount's options" contains "$E" "mount $WORK/nx (tmpfs, rw,noexec"
 run 0 --state "$NS" exec "$IDN"
 RID=$(head -1 <<<"$OUT")
