@@ -2,6 +2,7 @@
  *
  *   fieldrig run [PATHS...] [-j N] [--tag T] [--filter RE] [--shard K/N] [--keep]
  *                [--timeout DUR] [--junit FILE] [--tap] [--json FILE] [--html DIR]
+ *                [--reports DIR] [--fail-on-skip]
  *   fieldrig list [PATHS...]
  *   fieldrig check FILE...
  *   fieldrig bench-world [-n N]
@@ -45,6 +46,7 @@ static const char usage_text[] =
 "  --json FILE         JSON report\n"
 "  --html DIR          HTML report DIR/index.html\n"
 "  --reports DIR       where failures' repro scripts go (default reports/)\n"
+"  --fail-on-skip      exit 1 when a scenario was skipped (CI: nothing may skip)\n"
 "\n"
 "Programs: FIELDRIG_RUNNER, FIELDRIG_FAULTFS, else next to fieldrig in the build tree, else PATH.\n"
 "Worlds go under FIELDRIG_TMPDIR, TMPDIR or /tmp.\n"
@@ -67,6 +69,25 @@ static int usage_error(const char *fmt, ...)
 	va_end(ap);
 	fputs(" (see fieldrig --help)\n", stderr);
 	return 2;
+}
+
+/* Makes the directories above PATH (and PATH itself when DIR_TOO), so
+ * report paths may point into folders that do not exist yet. */
+static void make_dirs(const char *path, bool dir_too)
+{
+	char tmp[4096];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(tmp, 0755);
+		*p = '/';
+	}
+	if (dir_too)
+		mkdir(tmp, 0755);
 }
 
 struct filelist {
@@ -257,8 +278,7 @@ static void print_summary(json_t *results, FILE *out, double wall, const char *r
 			FILE *f;
 
 			snprintf(dir, sizeof(dir), "%s/repro", reports);
-			mkdir(reports, 0755);
-			mkdir(dir, 0755);
+			make_dirs(dir, true);
 			snprintf(path, sizeof(path), "%s/%s.sh", dir, json_string_value(json_object_get(r, "name")));
 			f = fopen(path, "we");
 			if (f) {
@@ -311,12 +331,13 @@ static int cmd_run(int argc, char **argv)
 		{ "json", required_argument, NULL, 'O' },
 		{ "html", required_argument, NULL, 'H' },
 		{ "reports", required_argument, NULL, 'R' },
+		{ "fail-on-skip", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .jobs = 1, .reports = "reports" };
 	const char *junit = NULL, *json = NULL, *html = NULL;
 	unsigned shard_k = 0, shard_n = 0;
-	bool tap = false, have_filter = false;
+	bool tap = false, have_filter = false, fail_on_skip = false;
 	struct scenario **scs = NULL;
 	regex_t filter;
 	json_t *results;
@@ -369,6 +390,9 @@ static int cmd_run(int argc, char **argv)
 		case 'R':
 			o.reports = optarg;
 			break;
+		case 'S':
+			fail_on_skip = true;
+			break;
 		default:
 			return 2;
 		}
@@ -396,6 +420,12 @@ static int cmd_run(int argc, char **argv)
 	start = fr_now_ns();
 	results = run_all(scs, n, &o);
 	rc = 0;
+	if (junit)
+		make_dirs(junit, false);
+	if (json)
+		make_dirs(json, false);
+	if (html)
+		make_dirs(html, true);
 	if (junit && report_junit(results, junit) < 0) {
 		fprintf(stderr, "fieldrig: %s: %s\n", junit, strerror(errno));
 		rc = 2;
@@ -415,7 +445,10 @@ static int cmd_run(int argc, char **argv)
 		struct report_counts cnt;
 
 		report_count(results, &cnt);
-		rc = cnt.failed ? 1 : 0;
+		rc = cnt.failed || (fail_on_skip && cnt.skipped) ? 1 : 0;
+		if (fail_on_skip && cnt.skipped)
+			fprintf(tap ? stderr : stdout, "fieldrig: %zu skipped, and --fail-on-skip counts that as failing\n",
+				cnt.skipped);
 		if (fr_stop)
 			rc = rc ? rc : 1;
 	}
