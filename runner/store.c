@@ -182,7 +182,19 @@ int store_open(const char *state_dir, struct store **out, char *err, size_t errl
 	/* The busy timeout must be in place before anything that can take a
 	 * lock, switching to WAL included. */
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-	ret = exec_sql(st, "PRAGMA journal_mode=WAL", "enable WAL", err, errlen);
+	/* Switching a fresh file to WAL needs an exclusive lock, and SQLite
+	 * answers BUSY at once, without the busy handler, when another
+	 * opener holds a lock it would have to wait for (deadlock
+	 * avoidance): several processes opening a new store together hit
+	 * it.  Retry for as long as the busy timeout would have waited. */
+	for (rc = 0; rc < STORE_BUSY_TIMEOUT_MS / 5; rc++) {
+		struct timespec ts = { 0, 5000000 };
+
+		ret = exec_sql(st, "PRAGMA journal_mode=WAL", "enable WAL", err, errlen);
+		if (ret != -EBUSY)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	if (ret < 0)
 		goto out_free;
 	/* NORMAL is crash-safe in WAL mode (a power cut may lose the last
