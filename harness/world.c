@@ -482,7 +482,8 @@ static int unmount_one(struct world *w, struct wmount *m)
 				proc_result_free(&pr);
 				if (spawn_run(lazy, w->daemon_env, "/", fr_now_ns() + 5000000000ull, &pr) == 0 &&
 				    pr.exit_code != 0)
-					fprintf(stderr, "fieldrig: cannot unmount %s: %s", m->mnt, pr.err);
+					fprintf(stderr, "fieldrig: cannot unmount %s: %s", m->mnt,
+						pr.err && *pr.err ? pr.err : "fusermount3 -uz failed\n");
 			}
 			proc_result_free(&pr);
 		}
@@ -510,10 +511,14 @@ static int unmount_one(struct world *w, struct wmount *m)
 
 int world_teardown(struct world *w, bool keep)
 {
+	/* An interrupt must not cut the teardown's own commands short (they
+	 * check fr_stop): clear it for the duration, and keep what arrives. */
+	sig_atomic_t stopped = fr_stop;
 	int rc = 0, r;
 
 	if (!w->dir[0])
 		return 0;
+	fr_stop = 0;
 	if (w->used_runs && w->runner_env)
 		cancel_active_runs(w, fr_now_ns() + 15000000000ull);
 	if (sweep_env_kill(WORLD_MARK, w->dir, fr_now_ns() + 5000000000ull) < 0) {
@@ -546,6 +551,7 @@ int world_teardown(struct world *w, bool keep)
 	w->env = w->runner_env = w->daemon_env = NULL;
 	w->mounts = NULL;
 	w->nmounts = 0;
+	fr_stop = fr_stop || stopped;
 	return rc;
 }
 
