@@ -49,6 +49,7 @@ static const char usage_text[] =
 "  --fail-on-skip      exit 1 when a scenario was skipped (CI: nothing may skip)\n"
 "\n"
 "Programs: FIELDRIG_RUNNER, FIELDRIG_FAULTFS, else next to fieldrig in the build tree, else PATH.\n"
+"Scenario commands get PATH=FIELDRIG_PATH, else the standard system directories.\n"
 "Worlds go under FIELDRIG_TMPDIR, TMPDIR or /tmp.\n"
 "Exit status: 0 nothing failed, 1 a scenario failed, 2 a usage or input error.\n";
 

@@ -20,9 +20,21 @@
  * child is killed and the world reaped from outside. */
 #define TEARDOWN_SLACK_NS (45ull * 1000000000ull)
 
+static bool in_path_of(const char *path, const char *name, char *out, size_t outlen);
+
+/* In the PATH scenarios run with. */
+static bool in_world_path(const char *name)
+{
+	return in_path_of(world_path(), name, NULL, 0);
+}
+
 static bool in_path(const char *name, char *out, size_t outlen)
 {
-	const char *path = getenv("PATH");
+	return in_path_of(getenv("PATH"), name, out, outlen);
+}
+
+static bool in_path_of(const char *path, const char *name, char *out, size_t outlen)
+{
 	char buf[4096], *save, *dir;
 
 	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
@@ -110,11 +122,11 @@ char *requirements_unmet(const struct scenario *sc, const struct tools *t)
 			break;
 		}
 		case SC_REQ_PYTHON:
-			if (!in_path("python3", NULL, 0) && asprintf(&why, "needs python3 in PATH") < 0)
+			if (!in_world_path("python3") && asprintf(&why, "needs python3 in %s", world_path()) < 0)
 				return NULL;
 			break;
 		case SC_REQ_NODE:
-			if (!in_path("node", NULL, 0) && asprintf(&why, "needs node in PATH") < 0)
+			if (!in_world_path("node") && asprintf(&why, "needs node in %s", world_path()) < 0)
 				return NULL;
 			break;
 		default:

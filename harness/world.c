@@ -309,13 +309,20 @@ struct wmount *world_mount(struct world *w, const char *name)
 	return NULL;
 }
 
+const char *world_path(void)
+{
+	const char *p = getenv("FIELDRIG_PATH");
+
+	return p && *p ? p : WORLD_DEFAULT_PATH;
+}
+
 int world_build(struct world *w, const char *dir, const struct scenario *sc, const struct tools *t,
 		char *err, size_t errlen)
 {
 	const struct sc_world *sw = sc->world;
 	char path[PATH_MAX], experr[256], *v;
 	size_t ne = 0, nd = 0;
-	const char *host_path = getenv("PATH");
+	const char *host_path = world_path();
 	int rc;
 
 	memset(w, 0, sizeof(*w));
@@ -335,17 +342,18 @@ int world_build(struct world *w, const char *dir, const struct scenario *sc, con
 	    refs_set(&w->refs, "world.runner", t->runner) < 0)
 		return -ENOMEM;
 
-	/* The environment: nothing of the caller's beyond PATH, so a host's
-	 * RUNNER_* or container= variables cannot leak into a scenario. */
+	/* The environment: nothing of the caller's, so a host's RUNNER_*,
+	 * container= or PATH (a pyenv shim under /root that --user cannot
+	 * reach) cannot change what a scenario means. */
 	w->daemon_env = calloc(1, sizeof(char *));
 	w->env = calloc(1, sizeof(char *));
 	if (!w->daemon_env || !w->env)
 		return -ENOMEM;
-	if (env_add(&w->daemon_env, &nd, "PATH", host_path ? host_path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
+	if (env_add(&w->daemon_env, &nd, "PATH", host_path) < 0 ||
 	    env_add(&w->daemon_env, &nd, "LANG", "C.UTF-8") < 0 ||
 	    env_add(&w->daemon_env, &nd, DAEMON_MARK, w->dir) < 0)
 		return -ENOMEM;
-	if (env_add(&w->env, &ne, "PATH", host_path ? host_path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
+	if (env_add(&w->env, &ne, "PATH", host_path) < 0 ||
 	    env_add(&w->env, &ne, "LANG", "C.UTF-8") < 0 || env_add(&w->env, &ne, "HOME", w->dir) < 0 ||
 	    env_add(&w->env, &ne, "PYTHONDONTWRITEBYTECODE", "1") < 0 ||
 	    env_add(&w->env, &ne, WORLD_MARK, w->dir) < 0 || env_add(&w->env, &ne, "WORLD", w->dir) < 0 ||

@@ -67,6 +67,11 @@ void world_reap(const char *dir, const struct tools *t, bool keep);
 /* Removes DIR recursively without crossing into other filesystems. */
 int rm_tree(const char *dir);
 
+/* The PATH every command of a world gets (and requirements are checked
+ * against): FIELDRIG_PATH, else the system's standard directories. */
+#define WORLD_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+const char *world_path(void);
+
 /* The world's mount named NAME, or NULL. */
 struct wmount *world_mount(struct world *w, const char *name);
 
