@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -300,7 +301,7 @@ static int do_kill(struct step_ctx *cx, const struct sc_step *st, int i, struct 
 	if (st->signal_v == SIGKILL) {
 		/* Until it is gone: the supervisor is not our child, so poll
 		 * its pidfd (it polls readable when the process exits). */
-		int pfd = (int)syscall(434 /* pidfd_open */, (pid_t)pid, 0);
+		int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 
 		if (pfd >= 0) {
 			struct pollfd p = { .fd = pfd, .events = POLLIN };
@@ -348,7 +349,7 @@ static int run_step(struct step_ctx *cx, const struct sc_step *st, int i, struct
 {
 	struct world *w = cx->w;
 	struct argv a = { 0 };
-	char *arg = NULL, tbuf[64];
+	char *arg = NULL;
 	int rc = 0;
 
 	if (st->kind != SK_SLEEP && st->kind != SK_FAULT && expand(cx, i, st->arg, &arg) < 0)
@@ -462,7 +463,6 @@ static int run_step(struct step_ctx *cx, const struct sc_step *st, int i, struct
 	default:
 		break;
 	}
-	(void)tbuf;
 	av_free(&a);
 	free(arg);
 	return rc;
