@@ -383,12 +383,34 @@ static void progress(const struct run_opts *o, size_t done, size_t total, size_t
 	fflush(stdout);
 }
 
+/* What the scheduler holds; a scenario's child frees its copy before it
+ * exits, so a memory checker following the fork reports only real leaks. */
+struct sched {
+	json_t *results;
+	json_t **res;
+	size_t n;
+	struct slot *slots;
+};
+
+static void sched_free(struct sched *sd)
+{
+	for (size_t i = 0; sd->res && i < sd->n; i++)
+		json_decref(sd->res[i]);
+	free(sd->res);
+	free(sd->slots);
+	json_decref(sd->results);
+	sd->res = NULL;
+	sd->slots = NULL;
+	sd->results = NULL;
+}
+
 static int start_one(struct scenario *sc, size_t idx, const char *rundir, const struct run_opts *o,
-		     struct slot *s)
+		     struct slot *s, struct sched *sd)
 {
 	char tmpl[PATH_MAX];
 	uint64_t limit = sc->timeout ? sc->timeout_ns : (o->timeout_ns ? o->timeout_ns : sc->timeout_ns);
 	pid_t pid;
+	int rc;
 
 	snprintf(tmpl, sizeof(tmpl), "%s/fieldrig-XXXXXX", tmp_base());
 	if (!mkdtemp(tmpl))
@@ -408,10 +430,10 @@ static int start_one(struct scenario *sc, size_t idx, const char *rundir, const 
 		/* The parent forwards Ctrl-C as SIGTERM; our handler (inherited)
 		 * sets fr_stop, and the steps wind down and tear down. */
 		r = scenario_exec(sc, s->world, o);
-		if (json_dump_file(r, s->result, JSON_COMPACT) < 0)
-			_exit(3);
+		rc = json_dump_file(r, s->result, JSON_COMPACT) < 0 ? 3 : 0;
 		json_decref(r);
-		_exit(0);
+		sched_free(sd);
+		_exit(rc);
 	}
 	setpgid(pid, pid);
 	s->pid = pid;
@@ -454,6 +476,7 @@ json_t *run_all(struct scenario **scs, size_t n, const struct run_opts *o)
 	size_t next = 0, done = 0, failed = 0;
 	uint64_t start = fr_now_ns();
 	bool stop_sent = false;
+	struct sched sd = { results, res, n, slots };
 
 	if (!results || !res || !slots)
 		goto out;
@@ -493,7 +516,7 @@ json_t *run_all(struct scenario **scs, size_t n, const struct run_opts *o)
 			}
 			for (k = 0; k < jobs && slots[k].pid; k++)
 				;
-			if (start_one(scs[next], next, rundir, o, &slots[k]) < 0) {
+			if (start_one(scs[next], next, rundir, o, &slots[k], &sd) < 0) {
 				json_decref(res[next]);
 				res[next] = error_result(scs[next], "cannot start the scenario process");
 				done++;
@@ -524,8 +547,11 @@ json_t *run_all(struct scenario **scs, size_t n, const struct run_opts *o)
 			if (slots[k].pidfd >= 0 && np < 256)
 				pfds[np++] = (struct pollfd){ .fd = slots[k].pidfd, .events = POLLIN };
 		}
-		if (np)
-			poll(pfds, (nfds_t)np, o->tty ? (timeout < 250 ? timeout : 250) : timeout);
+		if (o->tty && timeout > 250)
+			timeout = 250;	/* the progress line's clock */
+		/* Without pidfds (valgrind, kernels before 5.3) nothing here
+		 * wakes on a child's exit: look again every 10 ms. */
+		poll(pfds, (nfds_t)np, np == running ? timeout : (timeout < 10 ? timeout : 10));
 		for (int k = 0; k < jobs; k++) {
 			int status = 0;
 			json_t *r;

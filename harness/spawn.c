@@ -167,6 +167,8 @@ int spawn_run(char *const argv[], char *const envp[], const char *cwd, uint64_t 
 			fds[nf++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
 		if (exited)
 			timeout = 50;
+		else if (pfd < 0 && timeout > 10)
+			timeout = 10;	/* no pidfd to wake us when it exits */
 		if (poll(fds, (nfds_t)nf, timeout) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < nf; i++) {
