@@ -68,6 +68,13 @@ static void send_error(int fd, const char *msg)
 	send_json(fd, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
 }
 
+/* An error in what the client sent (a bad rule, a malformed id), which the
+ * client reports with the usage-error exit code. */
+static void send_input_error(int fd, const char *msg)
+{
+	send_json(fd, json_pack("{s:b, s:s, s:b}", "ok", 0, "error", msg, "input", 1));
+}
+
 static json_t *rules_json(struct ff_fs *fs, bool with_counts)
 {
 	struct ff_rule_info *info;
@@ -111,7 +118,7 @@ static void handle(struct conn *c, char *line)
 		uint32_t id;
 
 		if (r == NULL) {
-			send_error(c->fd, err);
+			send_input_error(c->fd, err);
 			return;
 		}
 		id = ff_rules_add(fs->rules, r);
@@ -124,7 +131,7 @@ static void handle(struct conn *c, char *line)
 		unsigned long id = arg != NULL ? strtoul(arg, &end, 10) : 0;
 
 		if (arg == NULL || end == arg || *end != '\0' || id == 0 || id > UINT32_MAX) {
-			send_error(c->fd, "remove: expected a rule id (see `faultfs ctl MOUNTPOINT list`)");
+			send_input_error(c->fd, "remove: expected a rule id (see `faultfs ctl MOUNTPOINT list`)");
 			return;
 		}
 		if (ff_rules_remove(fs->rules, (uint32_t)id) < 0) {
@@ -153,7 +160,7 @@ static void handle(struct conn *c, char *line)
 		ff_trace_stream(fs->trace, c->fd, follow, &c->ctl->stop);
 	} else {
 		snprintf(err, sizeof(err), "unknown command '%.64s'", line);
-		send_error(c->fd, err);
+		send_input_error(c->fd, err);
 	}
 }
 

@@ -8,8 +8,8 @@
  *   trace [--follow]  print the fault trace (JSON lines)
  *
  * --json prints the daemon's JSON answer as it is.  Exit codes: 0 success,
- * 1 the daemon refused (bad rule, unknown id, permission), 2 usage error or
- * no faultfs at MOUNTPOINT. */
+ * 1 the daemon refused (unknown id, permission), 2 usage or input error (a
+ * bad rule expression) or no faultfs at MOUNTPOINT. */
 #include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
@@ -207,7 +207,10 @@ int ff_ctl_client_main(int argc, char **argv)
 	}
 	if (!json_is_true(json_object_get(ans, "ok"))) {
 		fprintf(stderr, "faultfs ctl: %s\n", json_string_value(json_object_get(ans, "error")));
-		rc = 1;
+		/* A rule the daemon could not parse is bad input, like a bad
+		 * --rule at mount time; a refusal (permission, unknown id) is a
+		 * failed request. */
+		rc = json_is_true(json_object_get(ans, "input")) ? 2 : 1;
 	} else {
 		if (json) {
 			json_dumpf(ans, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);

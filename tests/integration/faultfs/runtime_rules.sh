@@ -170,7 +170,7 @@ ff_expect "ctl clear" rc=0 -- "$FAULTFS" ctl "$M" clear
 ff_expect "right after clear: cat f works" rc=0 out=hello -- cat f
 ff_expect "right after clear: stat h works" rc=0 -- stat h
 ff_expect "ctl remove of an unknown id fails with exit 1" rc=1 err='faultfs ctl:' -- "$FAULTFS" ctl "$M" remove 9999
-ff_expect "ctl add of a bad rule fails (exit 1 or 2) with one line naming it" rcnot=0 errlines=1 err='EBUZY' -- "$FAULTFS" ctl "$M" add 'op=read,error=EBUZY'
+ff_expect "ctl add of a bad rule is an input error: exit 2, one line naming it" rc=2 errlines=1 err='EBUZY' -- "$FAULTFS" ctl "$M" add 'op=read,error=EBUZY'
 cd /
 ff_umount "$M"
 ff_end
