@@ -1,6 +1,6 @@
 /* fieldrig: runs scenario files against real runner and faultfs binaries.
  *
- *   fieldrig run [PATHS...] [-j N] [--tag T] [--filter RE] [--shard K/N] [--keep]
+ *   fieldrig run [PATHS...] [-j N] [--tag T] [--filter RE] [--shard K/N] [--keep] [--keep-all]
  *                [--timeout DUR] [--junit FILE] [--tap] [--json FILE] [--html DIR]
  *                [--reports DIR] [--fail-on-skip]
  *   fieldrig list [PATHS...]
@@ -40,6 +40,7 @@ static const char usage_text[] =
 "  --filter RE         only scenarios whose name matches the extended regex RE\n"
 "  --shard K/N         only the K-th of N shares of the scenarios (CI splitting)\n"
 "  --keep              keep a failed scenario's world mounted; print how to enter it\n"
+"  --keep-all          keep every scenario's world (choose them with --filter)\n"
 "  --timeout DUR       limit for scenarios that set none (default 60s)\n"
 "  --junit FILE        JUnit XML report\n"
 "  --tap               TAP on stdout (the summary goes to stderr)\n"
@@ -262,8 +263,19 @@ static void print_summary(json_t *results, FILE *out, double wall, const char *r
 		const char *kept = json_string_value(json_object_get(r, "kept"));
 		const char *repro = json_string_value(json_object_get(r, "repro"));
 
-		if (strcmp(st, "failed") != 0)
+		if (strcmp(st, "skipped") == 0) {
+			fprintf(out, "SKIPPED %s/%s: %s\n", json_string_value(json_object_get(r, "folder")),
+				json_string_value(json_object_get(r, "name")),
+				json_string_value(json_object_get(r, "reason")));
 			continue;
+		}
+		if (strcmp(st, "failed") != 0) {
+			if (kept)
+				fprintf(out, "KEPT %s/%s: %s\n    enter:     cd %s && . ./env.sh\n    tear down: sh %s/teardown.sh\n",
+					json_string_value(json_object_get(r, "folder")),
+					json_string_value(json_object_get(r, "name")), kept, kept, kept);
+			continue;
+		}
 		fprintf(out, "FAILED %s/%s (%s)%s\n", json_string_value(json_object_get(r, "folder")),
 			json_string_value(json_object_get(r, "name")), json_string_value(json_object_get(r, "file")),
 			json_is_true(json_object_get(r, "timed_out")) ? " [time limit]" : "");
@@ -326,6 +338,7 @@ static int cmd_run(int argc, char **argv)
 		{ "filter", required_argument, NULL, 'f' },
 		{ "shard", required_argument, NULL, 's' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "keep-all", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "junit", required_argument, NULL, 'J' },
 		{ "tap", no_argument, NULL, 'P' },
@@ -371,6 +384,9 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'k':
 			o.keep = true;
+			break;
+		case 'K':
+			o.keep_all = true;
 			break;
 		case 'T':
 			if (parse_duration_ns(optarg, 1000000000ull, &o.timeout_ns) < 0 || o.timeout_ns == 0)

@@ -328,13 +328,13 @@ json_t *scenario_exec(const struct scenario *sc, const char *world_dir, const st
 			json_object_set_new(res, "repro", json_string(repro));
 			free(repro);
 		}
-		if (o->keep) {
-			write_keep_files(&w, &o->tools);
-			json_object_set_new(res, "kept", json_string(world_dir));
-		}
+	}
+	if ((failed && o->keep) || o->keep_all) {
+		write_keep_files(&w, &o->tools);
+		json_object_set_new(res, "kept", json_string(world_dir));
 	}
 	free(transcript);
-	if (world_teardown(&w, failed && o->keep) < 0)
+	if (world_teardown(&w, (failed && o->keep) || o->keep_all) < 0)
 		json_object_set_new(res, "teardown_error", json_true());
 	json_object_set_new(res, "duration", json_real((double)(fr_now_ns() - start) / 1e9));
 	return res;

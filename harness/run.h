@@ -16,7 +16,8 @@ struct run_opts {
 	int jobs;
 	const char *tag;
 	const regex_t *filter;
-	bool keep;
+	bool keep;		/* keep the worlds of failed scenarios */
+	bool keep_all;		/* keep every world (--keep-all, with --filter) */
 	uint64_t timeout_ns;	/* for scenarios without a timeout of their own; 0: theirs */
 	bool tty;
 	const char *reports;	/* where repro scripts go */

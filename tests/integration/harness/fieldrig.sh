@@ -161,7 +161,27 @@ ok $? "--keep: world kept mounted with env.sh and repro.sh ($kept)"
 sh "$kept/teardown.sh"
 nothing_left; ok $? "--keep: teardown.sh leaves nothing"
 
-# 7. two at once: private worlds, no shared path, all torn down.
+# 7. the scenario's own process dies (SIGKILL): the parent reaps its world
+#    from outside (marker sweep, lazy unmount, removal) and reports it.
+"$FIELDRIG" run "$T/s/slow.yaml" --timeout 60s --reports "$T/r" > "$T/out" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do grep -q " $FIELDRIG_TMPDIR/" /proc/self/mounts && break; sleep 0.02; done
+child=$(pgrep -P $pid | head -1)
+[ -n "$child" ] && kill -KILL "$child"
+wait $pid; rc=$?
+[ $rc = 1 ] && grep -q "scenario process died of signal 9" "$T/out"
+ok $? "scenario process killed: exits 1, says why ($rc)"
+nothing_left; ok $? "scenario process killed: nothing left behind"
+
+# 8. --keep-all keeps a passing world too.
+"$FIELDRIG" run "$T/s/pass.yaml" --keep-all --reports "$T/r" > "$T/out" 2>&1
+kept=$(sed -n 's/^KEPT s\/it-pass: //p' "$T/out")
+[ -n "$kept" ] && grep -q " $kept/mnt/tmp " /proc/self/mounts
+ok $? "--keep-all: a passing world is kept ($kept)"
+sh "$kept/teardown.sh"
+nothing_left; ok $? "--keep-all: teardown.sh leaves nothing"
+
+# 9. two at once: private worlds, no shared path, all torn down.
 for i in 1 2 3 4; do sed "s/name: it-pass/name: it-pass-$i/" "$T/s/pass.yaml" > "$T/s/p$i.yaml"; done
 "$FIELDRIG" run "$T"/s/p[1-4].yaml -j 2 --json "$T/r/par.json" > "$T/out" 2>&1; rc=$?
 python3 -c 'import json, sys; d=json.load(open(sys.argv[1])); assert d["summary"]["passed"]==4' "$T/r/par.json"
