@@ -151,10 +151,18 @@ static void av_add(struct argv *a, const char *s)
 	}
 }
 
-static void av_own(struct argv *a, char *s)
+/* Frees S with the argv, without making it an argument. */
+static void av_keep(struct argv *a, char *s)
 {
 	if (a->nowned < 256)
 		a->owned[a->nowned++] = s;
+	else
+		free(s);	/* cannot happen: at most 255 arguments */
+}
+
+static void av_own(struct argv *a, char *s)
+{
+	av_keep(a, s);
 	av_add(a, s);
 }
 
@@ -431,9 +439,7 @@ static int run_step(struct step_ctx *cx, const struct sc_step *st, int i, struct
 			if (expand(cx, i, st->env[j], &e) < 0)
 				break;
 			env[n++] = e;
-			av_own(&a, e);	/* freed with the argv */
-			a.n--;
-			a.v[a.n] = NULL;
+			av_keep(&a, e);	/* freed with the argv */
 		}
 		av_add(&a, "/bin/sh");
 		av_add(&a, "-c");

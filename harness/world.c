@@ -444,15 +444,17 @@ int world_build(struct world *w, const char *dir, const struct scenario *sc, con
 
 /* Cancels the runs the scenario left going, through the runner, so their
  * trees are stopped the way the runner stops them. */
-static void cancel_active_runs(struct world *w, uint64_t deadline)
+static int cancel_active_runs(struct world *w, uint64_t deadline)
 {
+	int active = 0;
+
 	char *argv[] = { (char *)w->tools->runner, "list", "--json", NULL };
 	struct proc_result pr;
 	json_t *j = NULL, *runs;
 	size_t i;
 
 	if (spawn_run(argv, w->runner_env, w->dir, deadline, &pr) < 0)
-		return;
+		return 0;
 	j = json_loads(pr.out, 0, NULL);
 	runs = json_object_get(j, "runs");
 	for (i = 0; runs && i < json_array_size(runs); i++) {
@@ -462,6 +464,7 @@ static void cancel_active_runs(struct world *w, uint64_t deadline)
 
 		if (!st || (strcmp(st, "RUNNING") != 0 && strcmp(st, "QUEUED") != 0))
 			continue;
+		active++;
 		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(r, "id")));
 		{
 			char *cargv[] = { (char *)w->tools->runner, "cancel", id, NULL };
@@ -473,6 +476,7 @@ static void cancel_active_runs(struct world *w, uint64_t deadline)
 	}
 	json_decref(j);
 	proc_result_free(&pr);
+	return active;
 }
 
 static int unmount_one(struct world *w, struct wmount *m)
@@ -527,8 +531,16 @@ int world_teardown(struct world *w, bool keep)
 	if (!w->dir[0])
 		return 0;
 	fr_stop = 0;
-	if (w->used_runs && w->runner_env)
-		cancel_active_runs(w, fr_now_ns() + 15000000000ull);
+	{
+		/* Runs may also have been started by sh steps ("$RUNNER" exec):
+		 * whenever the world has a job store, ask the runner. */
+		char db[PATH_MAX + 16];
+
+		snprintf(db, sizeof(db), "%s/runner.db", w->state);
+		if (access(db, F_OK) == 0 && w->runner_env &&
+		    cancel_active_runs(w, fr_now_ns() + 15000000000ull) > 0)
+			w->used_runs = true;
+	}
 	if (sweep_env_kill(WORLD_MARK, w->dir, fr_now_ns() + 5000000000ull) < 0) {
 		fprintf(stderr, "fieldrig: %s: processes of the world survive SIGKILL\n", w->dir);
 		rc = -EBUSY;
