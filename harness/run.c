@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -480,6 +481,16 @@ json_t *run_all(struct scenario **scs, size_t n, const struct run_opts *o)
 
 	if (!results || !res || !slots)
 		goto out;
+	{
+		struct statvfs sv;
+
+		/* Worlds hold the runner's own runtime dir, which scenarios
+		 * expect to allow exec unless they mount something over it. */
+		if (statvfs(tmp_base(), &sv) == 0 && (sv.f_flag & ST_NOEXEC))
+			fprintf(stderr, "fieldrig: warning: %s is mounted noexec: scenarios that exec from "
+				"their world will fail; set FIELDRIG_TMPDIR to a directory that allows exec\n",
+				tmp_base());
+	}
 	snprintf(rundir, sizeof(rundir), "%s/fieldrig-results-XXXXXX", tmp_base());
 	if (!mkdtemp(rundir))
 		goto out;
