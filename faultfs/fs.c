@@ -547,17 +547,24 @@ static void reply_new_entry(struct op *o, fuse_req_t req, struct ff_inode *dir, 
 	fuse_reply_entry(req, &e);
 }
 
-static void ff_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+/* mkdir, mknod and symlink: create a name as the caller, then answer with
+ * its entry.  target is the symlink's content, NULL for the others. */
+static void make_name(fuse_req_t req, fuse_ino_t parent, const char *name, const char *opname,
+                      uint64_t opbit, mode_t mode, dev_t rdev, const char *target)
 {
 	struct op o;
 	struct ff_inode *dir = ff_ino(&fs_of(req)->itable, parent);
 	struct ff_identity id;
-	int err = begin(&o, req, "mkdir", FF_OP_MKDIR, dir, name);
+	int err = begin(&o, req, opname, opbit, dir, name);
 
 	if (err == 0)
 		err = -ff_caller_assume(&o.rc, &id);
 	if (err == 0) {
-		if (mkdirat(dir->fd, name, mode) < 0)
+		int rc = opbit == FF_OP_MKDIR   ? mkdirat(dir->fd, name, mode)
+		       : opbit == FF_OP_SYMLINK ? symlinkat(target, dir->fd, name)
+		                                : mknodat(dir->fd, name, mode, rdev);
+
+		if (rc < 0)
 			err = errno;
 		ff_caller_restore(&id);
 	}
@@ -565,46 +572,21 @@ static void ff_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		reply_err(&o, req, err);
 	else
 		reply_new_entry(&o, req, dir, name);
+}
+
+static void ff_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_name(req, parent, name, "mkdir", FF_OP_MKDIR, mode, 0, NULL);
 }
 
 static void ff_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	struct op o;
-	struct ff_inode *dir = ff_ino(&fs_of(req)->itable, parent);
-	struct ff_identity id;
-	int err = begin(&o, req, "mknod", FF_OP_MKNOD, dir, name);
-
-	if (err == 0)
-		err = -ff_caller_assume(&o.rc, &id);
-	if (err == 0) {
-		if (mknodat(dir->fd, name, mode, rdev) < 0)
-			err = errno;
-		ff_caller_restore(&id);
-	}
-	if (err != 0)
-		reply_err(&o, req, err);
-	else
-		reply_new_entry(&o, req, dir, name);
+	make_name(req, parent, name, "mknod", FF_OP_MKNOD, mode, rdev, NULL);
 }
 
 static void ff_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
-	struct op o;
-	struct ff_inode *dir = ff_ino(&fs_of(req)->itable, parent);
-	struct ff_identity id;
-	int err = begin(&o, req, "symlink", FF_OP_SYMLINK, dir, name);
-
-	if (err == 0)
-		err = -ff_caller_assume(&o.rc, &id);
-	if (err == 0) {
-		if (symlinkat(target, dir->fd, name) < 0)
-			err = errno;
-		ff_caller_restore(&id);
-	}
-	if (err != 0)
-		reply_err(&o, req, err);
-	else
-		reply_new_entry(&o, req, dir, name);
+	make_name(req, parent, name, "symlink", FF_OP_SYMLINK, 0, 0, target);
 }
 
 static void ff_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -785,6 +767,17 @@ static void ff_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 }
 
+/* Points a one-buffer vector at the backing file, at most short= bytes of
+ * it when a rule asked for short transfers. */
+static void file_buf(struct op *o, struct fuse_bufvec *b, int fd, off_t off)
+{
+	if (o->fired && o->v.short_len != 0 && o->v.short_len < b->buf[0].size)
+		b->buf[0].size = o->v.short_len;
+	b->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	b->buf[0].fd = fd;
+	b->buf[0].pos = off;
+}
+
 static void ff_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct op o;
@@ -796,11 +789,7 @@ static void ff_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		reply_err(&o, req, err);
 		return;
 	}
-	if (o.fired && o.v.short_len != 0 && o.v.short_len < size)
-		buf.buf[0].size = o.v.short_len;
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
-	buf.buf[0].pos = off;
+	file_buf(&o, &buf, (int)fi->fh, off);
 	finish(&o, 0);
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -819,11 +808,7 @@ static void ff_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 		reply_err(&o, req, err);
 		return;
 	}
-	if (o.fired && o.v.short_len != 0 && o.v.short_len < size)
-		out.buf[0].size = o.v.short_len;
-	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
-	out.buf[0].pos = off;
+	file_buf(&o, &out, (int)fi->fh, off);
 	n = fuse_buf_copy(&out, in_buf, 0);
 	if (n < 0) {
 		reply_err(&o, req, (int)-n);
