@@ -482,10 +482,13 @@ static void ff_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct op o;
 	struct ff_inode *in = ff_ino(&fs_of(req)->itable, ino);
-	uint64_t ops = FF_OP_ACCESS | ((mask & X_OK) ? FF_OP_EXEC : 0);
+	/* X_OK on a directory asks about search, which noexec never takes
+	 * away: only regular files count as exec for the rules. */
+	bool exec = (mask & X_OK) && S_ISREG(in->type);
+	uint64_t ops = FF_OP_ACCESS | (exec ? FF_OP_EXEC : 0);
 	char procname[64];
 	struct ff_identity id;
-	int err = begin(&o, req, (mask & X_OK) ? "access(X_OK)" : "access", ops, in, NULL);
+	int err = begin(&o, req, exec ? "access(X_OK)" : "access", ops, in, NULL);
 
 	if (err == 0)
 		err = -ff_caller_assume(&o.rc, &id);

@@ -92,6 +92,16 @@ ff_run "$FAULTFS" ctl "$WORK/rule" stats --json
 fired=$(printf '%s' "$RUN_OUT" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rules"][0]["fired"])')
 ff_check "the exec rule fired (stats shows > 0)" yes "$([ "${fired:-0}" -gt 0 ] && echo yes || echo "no: $RUN_OUT")"
 
+# noexec never takes away directory search: with an exec rule on every path
+# (the noexec-tmp profile), cd, test -x on a directory and mkdir -p through
+# it still work, as on the tmpfs.
+ff_mount "$WORK/back-all" "$WORK/all" --profile noexec-tmp
+mkdir -p "$WORK/all/d/e"
+ff_expect "exec rule on **: test -x on a directory is true, as on tmpfs noexec" rc=0 -- test -x "$WORK/all/d"
+ff_expect "exec rule on **: cd into a directory works" rc=0 -- sh -c "cd '$WORK/all/d/e' && mkdir -p f/g && test -d f/g"
+ff_expect "tmpfs noexec: test -x on a directory is true too" rc=0 -- test -x "$WORK/tmpfs/bin"
+
+ff_umount "$WORK/all"
 ff_umount "$WORK/rule"
 ff_umount "$WORK/nx"
 ff_end
