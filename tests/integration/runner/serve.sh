@@ -28,7 +28,10 @@ run 0 --state "$S" exec "$BOT" --detach
 LOSTRUN=$(head -1 <<<"$OUT")
 kill -9 "$(field "$LOSTRUN" supervisor_pid)"
 
-"$RUNNER" --state "$S" serve 2>"$WORK/serve.log" &
+# The log must exist before wait_line's tail starts: the redirection below
+# happens in the background child, which may not have run yet.
+: >"$WORK/serve.log"
+"$RUNNER" --state "$S" serve 2>>"$WORK/serve.log" &
 SERVE=$!
 check "serve logs its start" wait_line "^runner serve: started pid=$SERVE "
 check "serve recovered the orphaned run at start" wait_line "^runner serve: lost run $LOSTRUN: LOST"
