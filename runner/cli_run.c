@@ -1,6 +1,7 @@
 /* exec, status, logs, wait, cancel, list, recover; see cli_run.h. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
+#include "cli.h"
 #include "cli_run.h"
 #include "cleanup.h"
 #include "serve.h"
@@ -25,7 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 const char cli_run_usage[] =
 "  exec SCRIPT_ID [--timeout DUR] [--detach] [--arg A]... [--env K=V]... [--user NAME]\n"
@@ -52,33 +52,6 @@ bool cli_run_known(const char *name)
 		if (strcmp(names[i], name) == 0)
 			return true;
 	return false;
-}
-
-static void errline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void errline(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("runner: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int print_json(json_t *j)
-{
-	int ret;
-
-	if (j == NULL) {
-		errline("out of memory");
-		return EXIT_FAILED;
-	}
-	ret = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(j);
-	return ret == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 enum {

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cli_run.h"
 #include "detect.h"
 #include "doctor.h"
@@ -33,7 +34,6 @@
 
 extern char **environ;
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 struct ctx {
 	struct settings s;
@@ -69,31 +69,6 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 success, 1 a failed check, 2 a usage or input error.\n"
 "See runner/README.md for the settings and their aliases.\n";
-
-static void errline(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("runner: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int print_json(json_t *j)
-{
-	int ret;
-
-	if (j == NULL) {
-		errline("out of memory");
-		return EXIT_FAILED;
-	}
-	ret = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(j);
-	return ret == 0 ? EXIT_OK : EXIT_FAILED;
-}
 
 /* ---- option parsing shared by the global and command levels ---- */
 
