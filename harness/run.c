@@ -16,6 +16,7 @@
 
 #include "spawn.h"
 #include "steps.h"
+#include "covflush.h"
 
 /* Teardown may take this long beyond a scenario's own limit before its
  * child is killed and the world reaped from outside. */
@@ -434,6 +435,7 @@ static int start_one(struct scenario *sc, size_t idx, const char *rundir, const 
 		rc = json_dump_file(r, s->result, JSON_COMPACT) < 0 ? 3 : 0;
 		json_decref(r);
 		sched_free(sd);
+		cov_flush();
 		_exit(rc);
 	}
 	setpgid(pid, pid);

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "covflush.h"
 
 extern char **environ;
 
@@ -1093,6 +1094,7 @@ int run_detach(const struct settings *s, const struct run_request *req,
 			fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(),
 				(long long)plan->id, serr);
 		fflush(NULL);
+		cov_flush();
 		_exit(0);
 	}
 	close(ready[1]);

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "covflush.h"
 
 static int64_t mono_ms(void)
 {
@@ -70,9 +71,12 @@ static void __attribute__((noreturn)) watchdog_main(int fd, const char *cgroup_p
 	do
 		n = read(fd, &c, 1);
 	while (n < 0 && errno == EINTR);
-	if (n == 1 && c == 'D')
+	if (n == 1 && c == 'D') {
+		cov_flush();
 		_exit(0);
+	}
 	domain_kill_orphaned(cgroup_path, marker, 10000);
+	cov_flush();
 	_exit(0);
 }
 
