@@ -55,9 +55,16 @@ static void coverage_find(const char *dir, struct coverage *cov)
 	}
 }
 
-/* The parts a scenario exercised, honestly from what it ran: fieldrig
- * (harness/, with common/) always, faultfs/ when its world had a mount,
- * runner/ when a step ran a runner command or signalled a supervisor. */
+/* Whether a sh step's command (as written) calls the runner. */
+static bool sh_calls_runner(const char *cmd)
+{
+	return strstr(cmd, "$RUNNER") || strstr(cmd, "${RUNNER}") || strstr(cmd, "{{world.runner}}");
+}
+
+/* The parts a scenario exercised, from what it ran: fieldrig (harness/,
+ * with common/) always, faultfs/ when its world had a mount, runner/ when a
+ * step ran a runner command or signalled a supervisor, or a sh step's
+ * command names the runner ($RUNNER, {{world.runner}}). */
 static void coverage_links(FILE *f, json_t *r, const struct coverage *cov)
 {
 	bool used[4] = { false, json_object_size(json_object_get(r, "faults")) > 0, true, true };
@@ -69,7 +76,8 @@ static void coverage_links(FILE *f, json_t *r, const struct coverage *cov)
 	json_array_foreach(json_object_get(r, "steps"), i, s) {
 		const char *k = str(s, "kind");
 
-		if (strcmp(k, "sh") != 0 && strcmp(k, "sleep") != 0 && strcmp(k, "fault") != 0)
+		if ((strcmp(k, "sh") != 0 && strcmp(k, "sleep") != 0 && strcmp(k, "fault") != 0) ||
+		    (strcmp(k, "sh") == 0 && sh_calls_runner(str(s, "command"))))
 			used[0] = true;
 	}
 	fputs(" &middot; coverage:", f);
@@ -151,6 +159,11 @@ static void scenario_html(FILE *f, json_t *r, size_t idx, const struct coverage 
 				fputs(" (", f);
 				xml_escape(f, str(s, "label"));
 				fputs(")", f);
+			}
+			if (*str(s, "command")) {
+				fputs(" <code>", f);
+				xml_escape(f, str(s, "command"));
+				fputs("</code>", f);
 			}
 			fprintf(f, "</td><td>%lld</td><td>%.3f s</td><td>", (long long)json_integer_value(json_object_get(s, "line")),
 				json_number_value(json_object_get(s, "duration")));
@@ -267,7 +280,7 @@ int report_html(json_t *results, const char *dir)
 	      "h1{font-size:1.4em} .summary span{margin-right:1.2em;font-weight:bold}\n"
 	      ".passed{color:#176f2c} .failed{color:#b3261e} .skipped{color:#8a6d00}\n"
 	      "details.sc{border:1px solid #ddd;border-radius:4px;margin:3px 0;padding:2px 8px}\n"
-	      "details.sc.failed{border-color:#b3261e}\n"
+	      "details.sc.failed{border-color:#b3261e} details.sc .body{color:#222}\n"
 	      ".badge{display:inline-block;min-width:4.5em;font-size:.8em;font-weight:bold;text-transform:uppercase}\n"
 	      ".t{color:#777;float:right} .meta{color:#555;font-size:.9em}\n"
 	      "table{border-collapse:collapse;margin:.4em 0;width:100%} td,th{border:1px solid #e3e3e3;padding:2px 6px;text-align:left;vertical-align:top}\n"

@@ -172,12 +172,15 @@ static void test_html_coverage(void **state)
 	static const char *const made[] = { "coverage", "coverage/html", "coverage/html/runner",
 					    "coverage/html/faultfs", "coverage/html/harness" };
 	json_t *r = json_pack("[{s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s}], s:{s:[]}},"
-			      " {s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s}], s:{}}]",
+			      " {s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s, s:s}], s:{}},"
+			      " {s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s, s:s}], s:{}}]",
 			      "name", "a", "file", "s/a.yaml", "folder", "f", "status", "passed", "duration", 0.1,
 			      "steps", "index", 0, "kind", "upload", "label", "upload", "faults", "tmp",
 			      "name", "b", "file", "s/b.yaml", "folder", "f", "status", "passed", "duration", 0.1,
-			      "steps", "index", 0, "kind", "sh", "label", "sh", "faults");
-	char *x, *a, *b;
+			      "steps", "index", 0, "kind", "sh", "label", "sh", "command", "echo runner", "faults",
+			      "name", "c", "file", "s/c.yaml", "folder", "f", "status", "passed", "duration", 0.1,
+			      "steps", "index", 0, "kind", "sh", "label", "sh", "command", "\"$RUNNER\" config", "faults");
+	char *x, *a, *b, *c;
 	FILE *f;
 
 	(void)state;
@@ -198,9 +201,14 @@ static void test_html_coverage(void **state)
 	assert_non_null(strstr(x, "<a id=\"coverage\" href=\"coverage/html/index.html\">"));
 	a = strstr(x, "data-name=\"f/a\"");
 	b = strstr(x, "data-name=\"f/b\"");
+	c = strstr(x, "data-name=\"f/c\"");
 	assert_non_null(a);
 	assert_non_null(b);
-	assert_true(a < b);
+	assert_non_null(c);
+	assert_true(a < b && b < c);
+	/* A sh step calling "$RUNNER" links runner/. */
+	assert_non_null(strstr(c, "href=\"coverage/html/runner/index.html\""));
+	*c = '\0';	/* b's part of the page ends where c's begins */
 	*b = '\0';	/* a's part of the page ends where b's begins */
 	assert_non_null(strstr(a, "href=\"coverage/html/runner/index.html\""));
 	assert_non_null(strstr(a, "href=\"coverage/html/faultfs/index.html\""));
