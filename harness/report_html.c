@@ -230,14 +230,15 @@ static const char html_head_script[] =
 	"</script>\n";
 
 /* Last in <body>: the filter, and opening what the #fragment names (an id
- * such as s3, or a scenario's folder/name).  When it has run through,
+ * such as s3, or a scenario's folder/name; a malformed escape such as #%
+ * is taken as written).  When it has run through,
  * <body data-ready="1">; the opened scenario gets data-shown="1" only when
  * its summary and failure table are actually laid out with a size. */
 static const char html_body_script[] =
 	"<script>\n"
 	"(function(){\n"
 	"var all=Array.prototype.slice.call(document.querySelectorAll('details.sc'));\n"
-	"function target(){var h=decodeURIComponent(location.hash.slice(1));if(!h)return null;\n"
+	"function target(){var h=location.hash.slice(1);try{h=decodeURIComponent(h);}catch(x){}if(!h)return null;\n"
 	" var e=document.getElementById(h);if(e&&e.matches('details.sc'))return e;\n"
 	" for(var i=0;i<all.length;i++)if(all[i].getAttribute('data-name')===h)return all[i];return null;}\n"
 	"function laidOut(e){return !!e&&e.getClientRects().length>0&&e.offsetHeight>0;}\n"

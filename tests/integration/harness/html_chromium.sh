@@ -228,7 +228,13 @@ ok $? "the #fragment opened the passing scenario"
 check "$T/passed.dom" scripts && console_clean "$T/passed.log"
 ok $? "no script error"
 
-# 4. Nothing of Chromium is left.
+# 4. A malformed fragment (a broken %-escape) is no script error.
+render malformed "file://$T/r/index.html#%E0%A4%A"
+ok $? "chromium rendered the report with a malformed #fragment"
+check "$T/malformed.dom" scripts && console_clean "$T/malformed.log"
+ok $? "no script error from a malformed #fragment"
+
+# 5. Nothing of Chromium is left.
 left=$(chromium_pids)
 [ -z "$left" ]
 ok $? "no chromium process left (${left:-none})"
