@@ -56,11 +56,11 @@ chromium_pids() {
 }
 
 kill_chromium() {
-	local pids i
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	local pids
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		pids=$(chromium_pids)
 		[ -z "$pids" ] && return 0
-		echo "# killing chromium's leftovers:" $pids
+		echo "# killing chromium's leftovers: $(printf "%s " $pids)"
 		# shellcheck disable=SC2086
 		kill -KILL $pids 2>/dev/null
 		sleep 0.1
@@ -90,7 +90,7 @@ ok() {
 # $T/NAME.dom, its log into $T/NAME.log; then every process it left is
 # killed.  A private profile; a bounded wait (60 s).
 render() {
-	local name=$1 url=$2 i rc
+	local name=$1 url=$2 rc
 	mkdir -p "$T/profile-$name" "$T/home"
 	# HOME and XDG dirs in the temp dir: nothing is written to the real ones.
 	HOME=$T/home XDG_CONFIG_HOME=$T/home/.config XDG_CACHE_HOME=$T/home/.cache \
@@ -98,7 +98,7 @@ render() {
 		--user-data-dir="$T/profile-$name/" --enable-logging=stderr --v=0 \
 		--virtual-time-budget=3000 --dump-dom "$url" > "$T/$name.dom" 2> "$T/$name.log" &
 	chrome_pid=$!
-	for i in $(seq 1 600); do
+	for _ in $(seq 1 600); do
 		kill -0 "$chrome_pid" 2>/dev/null || break
 		sleep 0.1
 	done
