@@ -939,6 +939,9 @@ int step_run(struct step_ctx *cx, unsigned i, json_t *steps)
 			sc_step_kind_names[st->kind], "label", st->label, "line", (int)pos.line,
 			"duration", (double)o.ns / 1e9, "ok", !bad);
 	if (rec) {
+		/* The command as written, for reports (references unexpanded). */
+		if (st->kind == SK_SH && st->arg)
+			json_object_set_new(rec, "command", json_string(st->arg));
 		if (o.have_pr) {
 			char *so = shown_text(o.pr.out ? o.pr.out : ""), *se = shown_text(o.pr.err ? o.pr.err : "");
 

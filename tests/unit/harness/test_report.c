@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -136,6 +137,7 @@ static void test_html(void **state)
 	char dir[] = "/tmp/fieldrig-test-html-XXXXXX", path[64];
 	json_t *r = hostile_results();
 	char *x;
+	int n;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -143,11 +145,88 @@ static void test_html(void **state)
 	snprintf(path, sizeof(path), "%s/index.html", dir);
 	x = slurp(path);
 	assert_non_null(strstr(x, "1 failed"));
-	assert_null(strstr(x, "<script"));	/* no scripts at all, and the hostile one escaped */
+	/* Only the report's own two scripts (the error collector first in
+	 * <head>); the hostile one in a scenario's text is escaped. */
+	n = 0;
+	for (const char *p = x; (p = strstr(p, "<script")); p++)
+		n++;
+	assert_int_equal(n, 2);
+	assert_true(strstr(x, "<script") < strstr(x, "<title>"));
+	/* No coverage report beside the temp dir: no coverage links. */
+	assert_null(strstr(x, "class=\"cov\""));
 	assert_null(strstr(x, "http"));	/* no external resources */
 	assert_non_null(strstr(x, "&lt;script&gt;"));
 	free(x);
 	unlink(path);
+	rmdir(dir);
+	json_decref(r);
+}
+
+/* With reports/coverage/html/ beside the report, the summary links to it
+ * and each scenario to the genhtml directory pages of the parts it ran,
+ * all relative: runner/ only after a runner step, faultfs/ only with a
+ * mount, and no link to a page that does not exist (common/ here). */
+static void test_html_coverage(void **state)
+{
+	char dir[] = "/tmp/fieldrig-test-htmlcov-XXXXXX", path[128];
+	static const char *const made[] = { "coverage", "coverage/html", "coverage/html/runner",
+					    "coverage/html/faultfs", "coverage/html/harness" };
+	json_t *r = json_pack("[{s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s}], s:{s:[]}},"
+			      " {s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s, s:s}], s:{}},"
+			      " {s:s, s:s, s:s, s:s, s:f, s:[{s:i, s:s, s:s, s:s}], s:{}}]",
+			      "name", "a", "file", "s/a.yaml", "folder", "f", "status", "passed", "duration", 0.1,
+			      "steps", "index", 0, "kind", "upload", "label", "upload", "faults", "tmp",
+			      "name", "b", "file", "s/b.yaml", "folder", "f", "status", "passed", "duration", 0.1,
+			      "steps", "index", 0, "kind", "sh", "label", "sh", "command", "echo runner", "faults",
+			      "name", "c", "file", "s/c.yaml", "folder", "f", "status", "passed", "duration", 0.1,
+			      "steps", "index", 0, "kind", "sh", "label", "sh", "command", "\"$RUNNER\" config", "faults");
+	char *x, *a, *b, *c;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, made[i]);
+		assert_int_equal(mkdir(path, 0755), 0);
+		if (i >= 1) {
+			snprintf(path, sizeof(path), "%s/%s/index.html", dir, made[i]);
+			f = fopen(path, "w");
+			assert_non_null(f);
+			fclose(f);
+		}
+	}
+	assert_int_equal(report_html(r, dir), 0);
+	snprintf(path, sizeof(path), "%s/index.html", dir);
+	x = slurp(path);
+	assert_non_null(strstr(x, "<a id=\"coverage\" href=\"coverage/html/index.html\">"));
+	a = strstr(x, "data-name=\"f/a\"");
+	b = strstr(x, "data-name=\"f/b\"");
+	c = strstr(x, "data-name=\"f/c\"");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_true(a < b && b < c);
+	/* A sh step calling "$RUNNER" links runner/. */
+	assert_non_null(strstr(c, "href=\"coverage/html/runner/index.html\""));
+	*c = '\0';	/* b's part of the page ends where c's begins */
+	*b = '\0';	/* a's part of the page ends where b's begins */
+	assert_non_null(strstr(a, "href=\"coverage/html/runner/index.html\""));
+	assert_non_null(strstr(a, "href=\"coverage/html/faultfs/index.html\""));
+	assert_non_null(strstr(a, "href=\"coverage/html/harness/index.html\""));
+	assert_null(strstr(a, "common/index.html"));
+	assert_null(strstr(b + 1, "runner/index.html"));
+	assert_null(strstr(b + 1, "faultfs/index.html"));
+	assert_non_null(strstr(b + 1, "href=\"coverage/html/harness/index.html\""));
+	free(x);
+	unlink(path);
+	for (size_t i = 5; i-- > 0;) {
+		if (i >= 1) {
+			snprintf(path, sizeof(path), "%s/%s/index.html", dir, made[i]);
+			unlink(path);
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, made[i]);
+		rmdir(path);
+	}
 	rmdir(dir);
 	json_decref(r);
 }
@@ -160,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_junit),
 		cmocka_unit_test(test_tap),
 		cmocka_unit_test(test_html),
+		cmocka_unit_test(test_html_coverage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
