@@ -350,6 +350,7 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct run_opts o = { .jobs = 1, .reports = "reports" };
 	const char *junit = NULL, *json = NULL, *html = NULL;
+	int e;
 	unsigned shard_k = 0, shard_n = 0;
 	bool tap = false, have_filter = false, fail_on_skip = false;
 	struct scenario **scs = NULL;
@@ -443,16 +444,16 @@ static int cmd_run(int argc, char **argv)
 		make_dirs(json, false);
 	if (html)
 		make_dirs(html, true);
-	if (junit && report_junit(results, junit) < 0) {
-		fprintf(stderr, "fieldrig: %s: %s\n", junit, strerror(errno));
+	if (junit && (e = report_junit(results, junit)) < 0) {
+		fprintf(stderr, "fieldrig: %s: %s\n", junit, strerror(-e));
 		rc = 2;
 	}
-	if (json && report_json(results, json) < 0) {
-		fprintf(stderr, "fieldrig: %s: cannot write\n", json);
+	if (json && (e = report_json(results, json)) < 0) {
+		fprintf(stderr, "fieldrig: %s: %s\n", json, strerror(-e));
 		rc = 2;
 	}
-	if (html && report_html(results, html) < 0) {
-		fprintf(stderr, "fieldrig: %s: %s\n", html, strerror(errno));
+	if (html && (e = report_html(results, html)) < 0) {
+		fprintf(stderr, "fieldrig: %s: %s\n", html, strerror(-e));
 		rc = 2;
 	}
 	if (tap)

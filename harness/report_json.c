@@ -15,7 +15,8 @@ int report_json(json_t *results, const char *path)
 			results);
 	if (!doc)
 		return -ENOMEM;
-	rc = json_dump_file(doc, path, JSON_INDENT(1)) < 0 ? -EIO : 0;
+	errno = 0;
+	rc = json_dump_file(doc, path, JSON_INDENT(1)) < 0 ? (errno ? -errno : -EIO) : 0;
 	json_decref(doc);
 	return rc;
 }
