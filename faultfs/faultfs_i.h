@@ -156,6 +156,7 @@ struct ff_fs {
 	uid_t owner;                /* who mounted; may change rules */
 	bool impersonate;           /* daemon is root: act as each caller */
 	bool trace_all;
+	bool writeback;             /* -o writeback_cache: kernel caches writes */
 	bool debug;
 	char ctl_name[108];         /* abstract socket name of the control channel */
 	gid_t groups[64];           /* the daemon's own supplementary groups, */
