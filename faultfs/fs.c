@@ -776,7 +776,8 @@ static void ff_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (exec_open && id.switched) {
 			if (faccessat(AT_FDCWD, procname, X_OK, AT_EACCESS) < 0)
 				err = errno;
-			ff_caller_restore(&id);
+			if (err == 0)
+				err = -ff_caller_daemon(o.fs);
 		}
 		if (err == 0) {
 			fd = open(procname, writeback_flags(o.fs, flags));
