@@ -101,15 +101,19 @@ const char *ff_caller_comm(struct ff_req_caller *rc);
 
 /* Takes on the caller's filesystem identity (fsuid, fsgid, supplementary
  * groups) for the current thread, so the backing filesystem checks
- * permissions as it would for that user.  A no-op when the daemon is not
- * root or the caller is the daemon's own user.  Always pair with
- * ff_caller_restore(). */
+ * permissions as it would for that user; a root caller gets the daemon's
+ * own.  A no-op when the daemon is not root.  The thread keeps the identity
+ * until a later request needs another (caller.c), so code between requests
+ * must not rely on the daemon's rights; ff_caller_daemon() takes them back
+ * where a request needs them.  Pair with ff_caller_restore(), which ends
+ * the bracket. */
 struct ff_fs;
 struct ff_identity {
 	bool switched;
 	struct ff_fs *fs;
 };
 int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id);
+int ff_caller_daemon(struct ff_fs *fs);
 void ff_caller_restore(struct ff_identity *id);
 
 /* ------------------------------------------------------------------ trace */
@@ -156,6 +160,7 @@ struct ff_fs {
 	uid_t owner;                /* who mounted; may change rules */
 	bool impersonate;           /* daemon is root: act as each caller */
 	bool trace_all;
+	bool writeback;             /* -o writeback_cache: kernel caches writes */
 	bool debug;
 	char ctl_name[108];         /* abstract socket name of the control channel */
 	gid_t groups[64];           /* the daemon's own supplementary groups, */

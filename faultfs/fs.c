@@ -219,7 +219,17 @@ static void ff_init(void *userdata, struct fuse_conn_info *conn)
 	/* readdirplus would hand the kernel attributes behind lookup's back,
 	 * where mode_clear and lookup faults could not reach them. */
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS;
-	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Off unless asked for (-o writeback_cache): with it the kernel
+	 * answers write() from its page cache and sends the data later, so a
+	 * write fault could only show at fsync or close (see the README). */
+	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	} else {
+		if (fs->writeback)
+			fprintf(stderr, "faultfs: warning: the kernel offers no writeback cache; writing through\n");
+		fs->writeback = false;
+		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	}
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
@@ -228,7 +238,6 @@ static void ff_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	(void)fs;
 }
 
 /* ------------------------------------------------------------------ lookup and attributes */
@@ -673,6 +682,19 @@ static void ff_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 /* ------------------------------------------------------------------ files */
 
+/* With the writeback cache the kernel may read a page before writing part
+ * of it, even through a write-only descriptor, and keeps the file position
+ * itself, appends included; so backing files are opened for reading too
+ * where the caller may read, and never O_APPEND (as passthrough_ll does). */
+static int writeback_flags(const struct ff_fs *fs, int flags)
+{
+	if (!fs->writeback)
+		return flags;
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags & ~O_APPEND;
+}
+
 /* Decides how the kernel may cache an open file.  Files that rules match
  * bypass the page cache, so every read and write reaches the rules and a
  * short read is a short read(2), not zero-filled pages. */
@@ -701,7 +723,11 @@ static void ff_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (err == 0)
 		err = -ff_caller_assume(&o.rc, &id);
 	if (err == 0) {
-		fd = openat(dir->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
+		int flags = (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW;
+
+		fd = openat(dir->fd, name, writeback_flags(o.fs, flags), mode);
+		if (fd < 0 && errno == EACCES && writeback_flags(o.fs, flags) != flags)
+			fd = openat(dir->fd, name, flags, mode);
 		if (fd < 0)
 			err = errno;
 		ff_caller_restore(&id);
@@ -750,10 +776,13 @@ static void ff_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (exec_open && id.switched) {
 			if (faccessat(AT_FDCWD, procname, X_OK, AT_EACCESS) < 0)
 				err = errno;
-			ff_caller_restore(&id);
+			if (err == 0)
+				err = -ff_caller_daemon(o.fs);
 		}
 		if (err == 0) {
-			fd = open(procname, flags);
+			fd = open(procname, writeback_flags(o.fs, flags));
+			if (fd < 0 && errno == EACCES && writeback_flags(o.fs, flags) != flags)
+				fd = open(procname, flags); /* write-only for this caller */
 			if (fd < 0)
 				err = errno;
 		}

@@ -45,7 +45,9 @@ static const char usage[] =
 	"  -d                debug: foreground, print every FUSE request\n"
 	"  -s                single-threaded\n"
 	"  -o OPT[,OPT…]     FUSE mount options, e.g. -o noexec (whole mount, also blocks\n"
-	"                    mmap(PROT_EXEC)), -o ro, -o allow_other\n"
+	"                    mmap(PROT_EXEC)), -o ro, -o allow_other; -o writeback_cache\n"
+	"                    lets the kernel cache writes (faster; write faults then show\n"
+	"                    at fsync/close, except on paths a rule matched at open)\n"
 	"  -h, --help        this help\n"
 	"  -V, --version     print the version\n"
 	"\n"
@@ -89,21 +91,41 @@ struct options {
 	bool debug;
 	bool single;
 	bool trace_all;
+	bool writeback;             /* -o writeback_cache: ours, not the kernel's */
 	double timeout;
 	char *fuse_opts;            /* comma-joined -o options */
 };
 
+/* Adds the comma-separated options of one -o to those passed to libfuse,
+ * keeping back writeback_cache, which faultfs asks the kernel for itself
+ * (libfuse 3.14's lowlevel session does not know the option). */
 static int append_opts(struct options *o, const char *opts)
 {
 	size_t old = o->fuse_opts != NULL ? strlen(o->fuse_opts) : 0;
 	char *p = realloc(o->fuse_opts, old + strlen(opts) + 2);
+	const char *s = opts;
 
 	if (p == NULL)
 		return -1;
-	if (old != 0)
-		p[old++] = ',';
-	strcpy(p + old, opts);
 	o->fuse_opts = p;
+	while (*s != '\0') {
+		size_t n = strcspn(s, ",");
+
+		if (n == strlen("writeback_cache") && strncmp(s, "writeback_cache", n) == 0) {
+			o->writeback = true;
+		} else if (n == strlen("no_writeback_cache") && strncmp(s, "no_writeback_cache", n) == 0) {
+			o->writeback = false;
+		} else if (n != 0) {
+			if (old != 0)
+				p[old++] = ',';
+			memcpy(p + old, s, n);
+			old += n;
+		}
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	p[old] = '\0';
 	return 0;
 }
 
@@ -268,7 +290,7 @@ static int serve(struct ff_fs *fs, struct options *o)
 	         fs->impersonate ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "faultfs") < 0 || fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, base) < 0 ||
-	    (o->fuse_opts != NULL && (fuse_opt_add_arg(&args, "-o") < 0 || fuse_opt_add_arg(&args, o->fuse_opts) < 0)) ||
+	    (o->fuse_opts != NULL && o->fuse_opts[0] != '\0' && (fuse_opt_add_arg(&args, "-o") < 0 || fuse_opt_add_arg(&args, o->fuse_opts) < 0)) ||
 	    (o->debug && fuse_opt_add_arg(&args, "-d") < 0))
 		goto out_args;
 	fs->se = fuse_session_new(&args, &ff_ops, sizeof(ff_ops), fs);
@@ -306,6 +328,9 @@ static int serve(struct ff_fs *fs, struct options *o)
 		rc = fuse_session_loop_mt(fs->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	/* Workers keep the identity of their last caller (caller.c); the
+	 * single-threaded loop ran in this thread, which now unmounts. */
+	ff_caller_daemon(fs);
 	/* A signal ends the loop with its number; that is a clean stop. */
 	rc = rc < 0 ? 1 : 0;
 out_ctl:
@@ -359,6 +384,7 @@ int main(int argc, char **argv)
 	}
 	fs.timeout = o.timeout;
 	fs.trace_all = o.trace_all;
+	fs.writeback = o.writeback;
 	fs.debug = o.debug;
 	fs.owner = getuid();
 	fs.impersonate = geteuid() == 0;

@@ -98,4 +98,30 @@ ff_expect "setgid dir: nobody's new dir gets the group and the setgid bit" out="
 	"${N[@]}" bash -c "mkdir sgid/d && stat -c '%u:%g %a' '$B/sgid/d'"
 cd /
 ff_umount "$M"
+
+# Worker threads keep their last caller's identity and cache callers'
+# groups (caller.c).  With one thread (-s) every request below meets the
+# identity the previous one left: nothing may carry over between callers.
+ff_mount "$B" "$M" -s
+cd "$M"
+ff_expect "-s: nobody cannot read a 0600 root file" rc=1 err='Permission denied' -- "${N[@]}" cat secret
+ff_expect "-s: root right after nobody reads it" out=secret -- cat secret
+ff_expect "-s: root right after nobody creates a root-owned file in a 0755 root dir" out=0:0 -- \
+	bash -c "touch rootdir/byroot && stat -c %u:%g '$B/rootdir/byroot'"
+ff_expect "-s: nobody right after root still cannot read it" rc=1 err='Permission denied' -- "${N[@]}" cat secret
+ff_expect "-s: nobody cannot read the group's 0640 file" rc=1 err='Permission denied' -- "${N[@]}" cat grpfile
+ff_expect "-s: the same uid and gid with the group can" out=grp -- "${NG[@]}" cat grpfile
+ff_expect "-s: and without it, right after, cannot" rc=1 err='Permission denied' -- "${N[@]}" cat grpfile
+ff_expect "-s: one process dropping from root to nobody+group: root, then group rights" out="secret grp denied" -- "$PY" -c "
+import os
+a = open('secret').read().strip()
+os.setgroups([$GRP]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+b = open('grpfile').read().strip()
+try:
+    open('secret').read(); c = 'read'
+except PermissionError:
+    c = 'denied'
+print(a, b, c)"
+cd /
+ff_umount "$M"
 ff_end
