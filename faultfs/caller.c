@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "faultfs_i.h"
@@ -110,142 +109,27 @@ static int read_groups(uint32_t tid, gid_t *groups, int max)
 	return count;
 }
 
-/* Per worker thread: the identity the thread currently has, so that a
- * request from the same user as the last one costs no system call, and a
- * few callers' supplementary groups, so that not every request reads
- * /proc.
- *
- * The identity is left in place after a request (ff_caller_restore() is
- * free); every request starts with ff_caller_assume(), which switches only
- * when the caller differs, root callers included.  What runs between two
- * requests with a caller's identity needs none: descriptors already open,
- * fstat of O_PATH descriptors, /proc files everyone may read.  The one
- * place that needs the daemon's own rights inside a request calls
- * ff_caller_daemon().  A thread starts with `known` false, so its first
- * switch is done in full whatever it inherited from the thread that
- * created it.
- *
- * Group cache: keyed by thread id, uid and gid, kept GROUPS_TTL_NS.  A
- * process can change its supplementary groups without changing uid or gid
- * only with CAP_SETGID, which non-root callers almost never hold, and a
- * thread id comes back only after the kernel's pid space wraps; within the
- * TTL either is seen late, as the kernel's own caches may. */
-#define GROUPS_TTL_NS 1000000000ULL
-#define GROUPS_CACHE 8
-#define MAX_GROUPS 64
-
-struct cur_identity {
-	bool known;
-	uid_t uid;
-	gid_t gid;
-	int ngroups;
-	gid_t groups[MAX_GROUPS];
-};
-
-struct groups_entry {
-	uint32_t tid;
-	uid_t uid;
-	gid_t gid;
-	int ngroups;
-	uint64_t expires;
-	gid_t groups[MAX_GROUPS];
-};
-
-static __thread struct cur_identity cur;
-static __thread struct groups_entry gcache[GROUPS_CACHE];
-static __thread unsigned gcache_next;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int cached_groups(const struct ff_caller *c, gid_t *groups)
-{
-	uint64_t now = now_ns();
-	struct groups_entry *e;
-	int n;
-
-	for (unsigned i = 0; i < GROUPS_CACHE; i++) {
-		e = &gcache[i];
-		if (e->tid == c->pid && e->uid == c->uid && e->gid == c->gid && e->expires > now) {
-			memcpy(groups, e->groups, (size_t)e->ngroups * sizeof(gid_t));
-			return e->ngroups;
-		}
-	}
-	n = read_groups(c->pid, groups, MAX_GROUPS);
-	if (n < 0)
-		return n;
-	e = &gcache[gcache_next++ % GROUPS_CACHE];
-	e->tid = c->pid;
-	e->uid = c->uid;
-	e->gid = c->gid;
-	e->ngroups = n;
-	e->expires = now + GROUPS_TTL_NS;
-	memcpy(e->groups, groups, (size_t)n * sizeof(gid_t));
-	return n;
-}
-
-/* Gives the thread this filesystem identity, unless it already has it. */
-static int switch_to(uid_t uid, gid_t gid, const gid_t *groups, int n)
-{
-	if (cur.known && cur.uid == uid && cur.gid == gid && cur.ngroups == n &&
-	    memcmp(cur.groups, groups, (size_t)n * sizeof(gid_t)) == 0)
-		return 0;
-	cur.known = false;
-	if (uid == 0) {
-		/* Back to the daemon: uid first, which brings back the
-		 * filesystem capabilities a non-zero fsuid took away. */
-		setfsuid(uid);
-		setfsgid(gid);
-		if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-			return -errno;
-	} else {
-		if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-			return -errno;
-		setfsgid(gid);
-		setfsuid(uid);
-	}
-	cur.known = true;
-	cur.uid = uid;
-	cur.gid = gid;
-	cur.ngroups = n;
-	memcpy(cur.groups, groups, (size_t)n * sizeof(gid_t));
-	return 0;
-}
-
-int ff_caller_daemon(struct ff_fs *fs)
-{
-	if (!fs->impersonate)
-		return 0;
-	return switch_to(0, 0, fs->groups, fs->ngroups);
-}
-
 int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
 {
 	struct ff_fs *fs = fuse_req_userdata(rc->req);
-	gid_t groups[MAX_GROUPS];
-	int n = 0, err;
+	gid_t groups[64];
+	int n = 0;
 
 	id->switched = false;
-	if (!fs->impersonate)
+	if (!fs->impersonate || rc->c.uid == 0)
 		return 0;
-	if (rc->c.uid == 0)
-		return ff_caller_daemon(fs);
 	/* Supplementary groups come from /proc/PID/task/TID/status.  While
 	 * the caller is in execve() that file can block on locks the exec
 	 * holds, so an exec open is checked with the primary group only. */
 	if (!rc->exec_open) {
-		n = cached_groups(&rc->c, groups);
+		n = read_groups(rc->c.pid, groups, 64);
 		if (n < 0)
 			n = 0;
 	}
-	err = switch_to(rc->c.uid, rc->c.gid, groups, n);
-	if (err < 0)
-		return err;
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+		return -errno;
+	setfsgid(rc->c.gid);
+	setfsuid(rc->c.uid);
 	id->switched = true;
 	id->fs = fs;
 	return 0;
@@ -253,6 +137,10 @@ int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
 
 void ff_caller_restore(struct ff_identity *id)
 {
-	/* Lazy: the next request switches if it must (see above). */
+	if (!id->switched)
+		return;
+	setfsuid(0);
+	setfsgid(0);
+	syscall(SYS_setgroups, (size_t)id->fs->ngroups, id->fs->groups);
 	id->switched = false;
 }

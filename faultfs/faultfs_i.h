@@ -101,19 +101,15 @@ const char *ff_caller_comm(struct ff_req_caller *rc);
 
 /* Takes on the caller's filesystem identity (fsuid, fsgid, supplementary
  * groups) for the current thread, so the backing filesystem checks
- * permissions as it would for that user; a root caller gets the daemon's
- * own.  A no-op when the daemon is not root.  The thread keeps the identity
- * until a later request needs another (caller.c), so code between requests
- * must not rely on the daemon's rights; ff_caller_daemon() takes them back
- * where a request needs them.  Pair with ff_caller_restore(), which ends
- * the bracket. */
+ * permissions as it would for that user.  A no-op when the daemon is not
+ * root or the caller is the daemon's own user.  Always pair with
+ * ff_caller_restore(). */
 struct ff_fs;
 struct ff_identity {
 	bool switched;
 	struct ff_fs *fs;
 };
 int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id);
-int ff_caller_daemon(struct ff_fs *fs);
 void ff_caller_restore(struct ff_identity *id);
 
 /* ------------------------------------------------------------------ trace */

@@ -432,6 +432,31 @@ static int do_setattr(struct ff_itable *itable, struct ff_inode *in, struct stat
 	return 0;
 }
 
+/* Whether a chmod in the caller's name is the kernel clearing setuid/setgid
+ * before that caller's write or truncate (file_remove_privs: without
+ * FUSE_HANDLE_KILLPRIV, which libfuse 3.14 does not pass on, the kernel
+ * sends it as a SETATTR of the mode): the new mode only drops S_ISUID or
+ * S_ISGID from a regular file the caller does not own but may write.  The
+ * backing filesystem would refuse it (EPERM, only the owner may chmod), and
+ * the caller's write with it, where natively the kernel clears the bits on
+ * its own authority.  Called with the caller's identity assumed.  The one
+ * difference left: such a caller's explicit `chmod u-s` also succeeds. */
+static bool kills_privs(struct ff_inode *in, const struct stat *attr, uid_t caller)
+{
+	char procname[64];
+	struct stat st;
+	mode_t dropped;
+
+	if (fstat(in->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid == caller)
+		return false;
+	dropped = st.st_mode & ~attr->st_mode & 07777;
+	if (dropped == 0 || (dropped & ~(mode_t)(S_ISUID | S_ISGID)) != 0 ||
+	    (attr->st_mode & 07777) != ((st.st_mode & 07777) & ~dropped))
+		return false;
+	proc_path(procname, sizeof(procname), in->fd);
+	return faccessat(AT_FDCWD, procname, W_OK, AT_EACCESS) == 0;
+}
+
 static void ff_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                        struct fuse_file_info *fi)
 {
@@ -443,6 +468,15 @@ static void ff_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 
 	if (err == 0)
 		err = -ff_caller_assume(&o.rc, &id);
+	if (err == 0 && id.switched && (valid & FUSE_SET_ATTR_MODE) && kills_privs(in, attr, o.rc.c.uid)) {
+		/* Done with the daemon's rights, the rest (a truncate) as the
+		 * caller. */
+		ff_caller_restore(&id);
+		err = do_setattr(&o.fs->itable, in, attr, FUSE_SET_ATTR_MODE, fi);
+		valid &= ~FUSE_SET_ATTR_MODE;
+		if (err == 0)
+			err = -ff_caller_assume(&o.rc, &id);
+	}
 	if (err == 0) {
 		err = do_setattr(&o.fs->itable, in, attr, valid, fi);
 		ff_caller_restore(&id);
@@ -776,8 +810,7 @@ static void ff_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (exec_open && id.switched) {
 			if (faccessat(AT_FDCWD, procname, X_OK, AT_EACCESS) < 0)
 				err = errno;
-			if (err == 0)
-				err = -ff_caller_daemon(o.fs);
+			ff_caller_restore(&id);
 		}
 		if (err == 0) {
 			fd = open(procname, writeback_flags(o.fs, flags));

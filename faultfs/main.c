@@ -328,9 +328,6 @@ static int serve(struct ff_fs *fs, struct options *o)
 		rc = fuse_session_loop_mt(fs->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
-	/* Workers keep the identity of their last caller (caller.c); the
-	 * single-threaded loop ran in this thread, which now unmounts. */
-	ff_caller_daemon(fs);
 	/* A signal ends the loop with its number; that is a clean stop. */
 	rc = rc < 0 ? 1 : 0;
 out_ctl:

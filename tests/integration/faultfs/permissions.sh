@@ -99,6 +99,21 @@ ff_expect "setgid dir: nobody's new dir gets the group and the setgid bit" out="
 cd /
 ff_umount "$M"
 
+# A write by someone else clears setuid as natively (the kernel leaves it
+# to the filesystem; the backing one does it because we act as the caller);
+# root's own write keeps it, as root has CAP_FSETID.
+ff_mount "$B" "$M"
+cd "$M"
+cp /bin/true "$B/suid" && chmod 4777 "$B/suid"
+ff_expect "nobody appends to someone's 4777 file" -- "${N[@]}" sh -c "printf x >> suid"
+ff_expect "and the setuid bit is gone, as natively" out=777 -- stat -c %a "$B/suid"
+chmod 4777 "$B/suid"
+ff_expect "root appends to it" -- sh -c "printf x >> suid"
+ff_expect "and the setuid bit stays" out=4777 -- stat -c %a "$B/suid"
+rm -f "$B/suid"
+cd /
+ff_umount "$M"
+
 # Worker threads keep their last caller's identity and cache callers'
 # groups (caller.c).  With one thread (-s) every request below meets the
 # identity the previous one left: nothing may carry over between callers.
