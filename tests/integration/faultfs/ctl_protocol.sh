@@ -23,6 +23,8 @@ cd /
 #   idle            sends nothing, waits for the daemon to hang up; prints
 #                   "closed after 5 s or a little more" (or the time it took)
 #   follow-lines N  sends "trace --follow", reads N lines, hangs up
+#   follow-slow F   sends "trace --follow", reads nothing until file F
+#                   exists, then all there is; prints "COUNT OP PATH" (last line)
 cat >"$WORK/raw.py" <<'PYEOF'
 import os, socket, sys, time
 mnt, mode = sys.argv[1], sys.argv[2]
@@ -56,6 +58,26 @@ elif mode == "follow-lines":
             print("EOF early"); sys.exit(1)
     print("read", sys.argv[3])
     s.close()
+elif mode == "follow-slow":
+    # Asks to follow, then reads nothing until the file argv[3] exists;
+    # then reads until 2 s pass without a line.
+    s.sendall(b"trace --follow\n")
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.05)
+    s.settimeout(2)
+    data = b""
+    try:
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            data += b
+    except socket.timeout:
+        pass
+    import json
+    lines = data.decode().splitlines()
+    recs = [json.loads(l) for l in lines]
+    print(len(recs), recs[-1]["op"], recs[-1]["path"])
 PYEOF
 raw() { "$PY" "$WORK/raw.py" "$M" "$@"; }
 # The daemon's connected sockets besides the listening one.
@@ -92,6 +114,11 @@ ff_true "make some trace lines: cat f" cat "$M/f"
 ff_expect "a follower reads 3 lines and hangs up" out='read 3' -- raw follow-lines 3
 ff_expect "the daemon closes the follower's connection (within 10 s)" rc=0 -- ff_wait_for 10 socks_are "$base_socks"
 # 12000 operations, each leaves a trace line: the ring keeps the last 10000.
+# A follower that reads nothing meanwhile falls more than a ring behind: it
+# skips what was overwritten and goes on with what the ring still holds.
+"$PY" "$WORK/raw.py" "$M" follow-slow "$WORK/go" >"$WORK/slow.out" 2>&1 &
+slow_pid=$!
+FF_BGPIDS+=("$slow_pid")
 ff_true "12000 traced operations" "$PY" -c '
 import os, sys
 for i in range(4000):
@@ -102,6 +129,10 @@ ff_expect "ctl stats: more than 12000 trace lines written" rc=0 out=yes -- \
 ff_expect "ctl trace prints exactly the last 10000 lines" out=10000 -- bash -c '"$1" ctl "$2" trace | wc -l' _ "$FAULTFS" "$M"
 ff_expect "the newest line is last: the release of f" out='release f' -- \
 	bash -c '"$1" ctl "$2" trace | tail -n 1 | "$3" -c "import json,sys; r=json.load(sys.stdin); print(r[\"op\"], r[\"path\"])"' _ "$FAULTFS" "$M" "$PY"
+touch "$WORK/go"
+ff_true "the slow follower ended" ff_wait_gone "$slow_pid" 60
+ff_expect "the slow follower got valid JSON lines, ending with the newest (release f), fewer than were written" \
+	out=yes -- bash -c 'read -r n op path <"$1" && [ "$op $path" = "release f" ] && [ "$n" -ge 10000 ] && [ "$n" -lt 12000 ] && echo yes || cat "$1"' _ "$WORK/slow.out"
 for i in 1 2 3; do
 	ff_true "raw: hang up right after asking for the 10000-line trace ($i)" raw hangup 'trace\n'
 done

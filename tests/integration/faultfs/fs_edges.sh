@@ -13,13 +13,16 @@ ff_begin
 B=$WORK/back M=$WORK/mnt
 mkdir -p "$B/dir"
 echo hello >"$B/f"
+ln -s f "$B/link0"
+mkdir -p "$B/rd"
 for i in 1 2 3 4 5; do echo "$i" >"$B/dir/e$i"; done
 ff_mount "$B" "$M" --trace-all \
 	--rule 'op=write,path=cfr-short,short=3' \
 	--rule 'op=write,path=cfr-err,error=ENOSPC' \
 	--rule 'op=read,path=e200,error=200' \
 	--rule 'op=read,path=bad*,error=EIO' \
-	--rule 'op=rename,path=nothing,error=EIO'
+	--rule 'op=rename,path=nothing,error=EIO' \
+	--rule 'op=readdir,path=rd,nth=2,error=EIO'
 cd "$M"
 
 # --- flock: the lock is taken on the backing file
@@ -92,6 +95,32 @@ import os
 fd = os.open("dir", os.O_RDONLY | os.O_DIRECTORY)
 a = sorted(os.listdir(fd)); b = sorted(os.listdir(fd))
 print(" ".join(a) + "|" + " ".join(b))'
+
+# --- errors the backing filesystem gives, passed through
+ff_expect "truncate beyond the largest file size: EFBIG, as on the backing fs" rc=1 err='File too large' -- truncate -s 100P f
+ff_expect "fallocate beyond it: EFBIG" rc=1 err='File too large' -- fallocate -o 0 -l 100P f
+ff_expect "f is unchanged" out=6 -- stat -c %s f
+chmod 644 "$B/f"
+utime='
+import errno, os, sys
+try:
+    os.utime(sys.argv[1], (1000, 1000), follow_symlinks=False)
+    print("no error")
+except OSError as e:
+    print(errno.errorcode[e.errno])'
+ff_expect "nobody may not set the times of root's file (EPERM, as on the backing fs)" out=EPERM -- \
+	"${NOBODY[@]}" "$PY" -c "$utime" "$M/f"
+ff_expect "nor of root's symlink itself" out=EPERM -- "${NOBODY[@]}" "$PY" -c "$utime" "$M/link0"
+ff_expect "the backing fs says the same (file)" out=EPERM -- "${NOBODY[@]}" "$PY" -c "$utime" "$B/f"
+ff_expect "the backing fs says the same (symlink)" out=EPERM -- "${NOBODY[@]}" "$PY" -c "$utime" "$B/link0"
+ff_expect "the times are unchanged" out=no -- bash -c "[ \$(stat -c %Y '$B/f') = 1000 ] && echo yes || echo no"
+ff_expect "a readdir rule with nth=2 fails the readdir after opendir" out='EIO 2' -- "$PY" -c '
+import errno, os
+try:
+    os.listdir("rd")
+    print("no error")
+except OSError as e:
+    print(errno.errorcode[e.errno], 2)'
 
 # --- the control attribute and xattrs on symlinks
 ff_expect "the control attribute cannot be set" rc=1 err='Operation not permitted' -- setfattr -n user.faultfs.ctl -v x "$M"
