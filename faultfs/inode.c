@@ -121,15 +121,9 @@ struct ff_inode *ff_itable_get(struct ff_itable *t, struct ff_inode *parent, con
 	size_t h;
 
 	pthread_mutex_lock(&t->lock);
-	if (st->st_dev == t->root.dev && st->st_ino == t->root.ino) {
-		/* A hard link cannot point at a directory, but bind mounts in
-		 * the backing tree can lead back to the root. */
-		in = &t->root;
-		in->nlookup++;
-		pthread_mutex_unlock(&t->lock);
-		close(fd);
-		return in;
-	}
+	/* A bind mount in the backing tree can lead back to the root; it gets
+	 * an inode of its own (the root is never in the buckets), because the
+	 * kernel refuses a lookup that answers with the root (EIO). */
 	h = hash_key(st->st_dev, st->st_ino, t->nbuckets);
 	for (in = t->buckets[h]; in != NULL; in = in->hnext)
 		if (in->dev == st->st_dev && in->ino == st->st_ino)

@@ -64,13 +64,19 @@ static const char usage[] =
  * touched only by the main thread before the session starts serving. */
 static unsigned libfuse_errors;
 static char libfuse_line[512];
+/* With -d, libfuse's debug lines (one per request, from every serving
+ * thread) go straight to stderr, unprefixed and unbuffered here. */
+static bool libfuse_debug;
 
 static void log_libfuse(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	size_t n = strlen(libfuse_line);
 
-	if (level > FUSE_LOG_NOTICE)
+	if (level > FUSE_LOG_NOTICE) {
+		if (libfuse_debug)
+			vfprintf(stderr, fmt, ap);
 		return;
+	}
 	vsnprintf(libfuse_line + n, sizeof(libfuse_line) - n, fmt, ap);
 	n = strlen(libfuse_line);
 	if (n == 0 || (libfuse_line[n - 1] != '\n' && n < sizeof(libfuse_line) - 1))
@@ -383,6 +389,7 @@ int main(int argc, char **argv)
 	fs.trace_all = o.trace_all;
 	fs.writeback = o.writeback;
 	fs.debug = o.debug;
+	libfuse_debug = o.debug;
 	fs.owner = getuid();
 	fs.impersonate = geteuid() == 0;
 	fs.ngroups = getgroups(64, fs.groups);
