@@ -183,17 +183,20 @@ static void test_interpreters_that_fail(void **state)
 	ip[0].path = hang;
 	ip[1].path = dies;
 	ip[3].path = quiet;
+	/* The hang alone with a short limit; the rest with a generous one,
+	 * so a loaded machine cannot turn them into timeouts. */
 	f->in.interps = ip;
-	f->in.n_interps = 4;
+	f->in.n_interps = 1;
 	f->in.interp_timeout_ms = 300;
 	run(f);
-	/* The first python and the second share a name; each is one check. */
-	assert_int_equal(f->res.checks[3].level, DOCTOR_FAIL);
-	assert_contains(f->res.checks[3].reason, "--version timed out after 300 ms");
+	expect(f, "interpreter:python", DOCTOR_FAIL, "--version timed out after 300 ms");
+	f->in.interps = ip + 1;
+	f->in.n_interps = 3;
+	f->in.interp_timeout_ms = 20000;
+	run(f);
 	expect(f, "interpreter:node", DOCTOR_WARN, "--version failed (status 137)");
 	expect(f, "interpreter:ts", DOCTOR_WARN, "no ts interpreter found: type not allowed");
-	assert_int_equal(f->res.checks[6].level, DOCTOR_PASS);
-	assert_contains(f->res.checks[6].reason, "runs (no version printed); RUNNER_PYTHON");
+	expect(f, "interpreter:python", DOCTOR_PASS, "runs (no version printed); RUNNER_PYTHON");
 }
 
 static void test_bad_override_and_venvs(void **state)

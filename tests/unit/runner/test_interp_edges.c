@@ -82,7 +82,7 @@ static void test_explicit_failures(void **state)
 	char p[128];
 
 	(void)state;
-	explicit_fails("RUNNER_PYTHON", dir, 2000, ": not a regular file");
+	explicit_fails("RUNNER_PYTHON", dir, 20000, ": not a regular file");
 
 	snprintf(p, sizeof(p), "%s/hang", dir);
 	write_file(p, "#!/bin/sh\nexec sleep 30\n", 0755);
@@ -90,16 +90,20 @@ static void test_explicit_failures(void **state)
 
 	snprintf(p, sizeof(p), "%s/dies", dir);
 	write_file(p, "#!/bin/sh\necho dying >&2\nkill -9 $$\n", 0755);
-	explicit_fails("RUNNER_PYTHON", p, 2000, "killed by signal 9 on a test run: dying");
+	explicit_fails("RUNNER_PYTHON", p, 20000, "killed by signal 9 on a test run: dying");
 
-	snprintf(p, sizeof(p), "%s/badshebang", dir);
-	write_file(p, "#!/nonexistent/interpreter\n", 0755);
-	explicit_fails("RUNNER_PYTHON", p, 2000, "cannot exec: No such file or directory");
+	/* valgrind's forked child cannot survive a failing execve of a file
+	 * that exists, so this case runs without it only. */
+	if (!getenv("FIELDRIG_UNDER_VALGRIND")) {
+		snprintf(p, sizeof(p), "%s/badshebang", dir);
+		write_file(p, "#!/nonexistent/interpreter\n", 0755);
+		explicit_fails("RUNNER_PYTHON", p, 20000, "cannot exec: No such file or directory");
+	}
 }
 
 static void test_path_candidates_all_fail(void **state)
 {
-	struct interp_env e = { .timeout_ms = 2000 };
+	struct interp_env e = { .timeout_ms = 20000 };
 	struct interp_choice c;
 	struct settings s;
 	char bin[128], p[192], pathvar[256];
@@ -137,10 +141,13 @@ static void test_run_edges(void **state)
 	int ws = 0;
 
 	(void)state;
-	/* Output closed, process still there: the timeout still holds. */
-	assert_int_equal(interp_run(closes, 300, &ws, NULL, 0), -ETIMEDOUT);
+	/* Output closed, process still there: the timeout still holds.  It
+	 * is enforced through a pidfd; without one (valgrind, kernels before
+	 * 5.3) interp_run waits for the exit instead - not tested there. */
+	if (!getenv("FIELDRIG_UNDER_VALGRIND"))
+		assert_int_equal(interp_run(closes, 300, &ws, NULL, 0), -ETIMEDOUT);
 	/* More output than fits: the rest is read and dropped. */
-	assert_int_equal(interp_run(loud, 5000, &ws, out, sizeof(out)), 0);
+	assert_int_equal(interp_run(loud, 20000, &ws, out, sizeof(out)), 0);
 	assert_true(WIFEXITED(ws));
 	assert_int_equal(WEXITSTATUS(ws), 5);
 	assert_int_equal(strlen(out), sizeof(out) - 1);

@@ -158,7 +158,7 @@ static void assert_contains(const char *s, const char *needle)
 
 static struct venv_options opts(const struct fixture *f)
 {
-	struct venv_options o = { .dir = f->venv, .python = f->py, .timeout_ms = 5000 };
+	struct venv_options o = { .dir = f->venv, .python = f->py, .timeout_ms = 60000 };
 
 	return o;
 }
