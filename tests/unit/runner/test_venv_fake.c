@@ -554,6 +554,72 @@ static void test_eperm_parents_and_cache(void **state)
 	}
 }
 
+static void test_eperm_parent_in_place(void **state)
+{
+	struct fixture *f = *state;
+	struct venv_options o = opts(f);
+	struct venv_status st;
+	char marker[256], file[160];
+
+	if (!can_immutable(f))
+		skip();
+	assert_int_equal(venv_ensure(&o, &st), 0);
+	venv_status_free(&st);
+	snprintf(marker, sizeof(marker), "%s/bin/old-marker", f->venv);
+	write_file(marker, "old\n", 0644);
+	snprintf(file, sizeof(file), "%s/notavenv", f->dir);
+	write_file(file, "x\n", 0644);
+	/* The parent cannot change: no name for the old venv beside it, so
+	 * it is emptied and rebuilt where it is. */
+	assert_int_equal(set_immutable(f->dir, 1), 0);
+	assert_int_equal(venv_recreate(&o, &st), 0);
+	assert_contains(st.action, "recreated in place: ");
+	assert_contains(st.action, "cannot be moved (Operation not permitted)");
+	assert_true(st.healthy);
+	venv_status_free(&st);
+	assert_false(exists(f->venv, "bin/old-marker"));
+
+	/* The rebuild in place fails: the venv is left broken, and says why. */
+	set_mode(f->mode, "noensurepip");
+	assert_int_equal(venv_recreate(&o, &st), -EIO);
+	assert_contains(st.reason, "cannot build venv in ");
+	assert_contains(st.reason, "ensurepip is not available");
+	assert_false(st.healthy);
+	assert_true(st.exists);
+	venv_status_free(&st);
+
+	/* A file where the venv belongs cannot be removed either. */
+	o.dir = file;
+	assert_int_equal(venv_ensure(&o, &st), -EPERM);
+	assert_contains(st.reason, file);
+	assert_contains(st.reason, "Operation not permitted");
+	venv_status_free(&st);
+	assert_int_equal(set_immutable(f->dir, 0), 0);
+}
+
+static void test_empty_dir_depth_and_missing(void **state)
+{
+	struct fixture *f = *state;
+	char path[2048], err[4096];
+	size_t l;
+
+	/* Deeper than 256 levels: refused rather than recursing on. */
+	l = (size_t)snprintf(path, sizeof(path), "%s/deep", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	for (int i = 0; i < 260; i++) {
+		l += (size_t)snprintf(path + l, sizeof(path) - l, "/d");
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	snprintf(path, sizeof(path), "%s/deep", f->dir);
+	assert_int_equal(venv_empty_dir(path, err, sizeof(err)), -ELOOP);
+	assert_contains(err, "empty ");
+	assert_contains(err, "Too many levels of symbolic links");
+
+	snprintf(path, sizeof(path), "%s/missing", f->dir);
+	assert_int_equal(venv_empty_dir(path, err, sizeof(err)), -ENOENT);
+	assert_contains(err, "No such file or directory");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +633,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eperm_old_venv_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eperm_in_place_cannot_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eperm_parents_and_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eperm_parent_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_dir_depth_and_missing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
