@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -340,6 +342,47 @@ static void test_cgroup_candidates(void **state)
 	expect(f, "cgroup", DOCTOR_WARN, "mountinfo");
 }
 
+static int set_immutable(const char *path, int on)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
+
+	if (fd < 0)
+		return -1;
+	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	if (rc == 0) {
+		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+	return rc;
+}
+
+/* EPERM where the mode bits allow everything: immutable directories
+ * (root on ext4/xfs/btrfs; skipped elsewhere). */
+static void test_immutable_dirs(void **state)
+{
+	struct fixture *f = *state;
+	char locked[160], missing[200];
+
+	snprintf(locked, sizeof(locked), "%s/locked", f->base);
+	assert_int_equal(mkdir(locked, 0770), 0);
+	if (set_immutable(locked, 1) < 0) {
+		rmdir(locked);
+		skip();
+	}
+	snprintf(missing, sizeof(missing), "%s/scripts", locked);
+	f->in.scripts_dir = missing;
+	f->in.runner_dir = locked;
+	f->in.exec_direct = true;
+	run(f);
+	set_immutable(locked, 0);
+	expect(f, "scripts_dir", DOCTOR_FAIL, "scripts");
+	expect(f, "scripts_dir", DOCTOR_FAIL, "Operation not permitted");
+	expect(f, "runner_dir", DOCTOR_FAIL, "locked");
+	expect(f, "exec_mode", DOCTOR_WARN, "direct mode: cannot write an exec probe in ");
+	expect(f, "exec_mode", DOCTOR_WARN, "Operation not permitted");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_override_and_venvs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_stores, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cgroup_candidates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_immutable_dirs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -335,6 +335,46 @@ static void test_upload_edges(void **state)
 	settings_free(&s);
 }
 
+static void sane(const char *in, const char *want)
+{
+	char out[UPLOAD_NAME_MAX + 1];
+
+	sanitize_name(in, out, UPLOAD_NAME_MAX);
+	if (strcmp(out, want) != 0)
+		fail_msg("sanitize_name gave '%s', wanted '%s'", out, want);
+}
+
+static void test_sanitize_hostile_utf8(void **state)
+{
+	char in[256], want[256];
+
+	(void)state;
+	sane("\xe2\x82\xac.py", "\xe2\x82\xac.py");             /* 3 bytes */
+	sane("\xf0\x9f\x98\x80.py", "\xf0\x9f\x98\x80.py");     /* 4 bytes */
+	/* Overlong, surrogate, below U+10000 in 4 bytes, above U+10FFFF,
+	 * a bad continuation, a byte that never starts a character: the
+	 * bytes go, and the leading dot left then goes too. */
+	sane("\xe0\x80\xaf.py", "py");
+	sane("\xed\xa0\x80.py", "py");
+	sane("\xf0\x80\x80\x80.py", "py");
+	sane("\xf4\x90\x80\x80.py", "py");
+	sane("\xc3\x28.py", "(.py");
+	sane("\xf5.py", "py");
+	sane("\xc2\x85name.py", "name.py");                     /* C1 control */
+	/* Too long with an extension over 16 bytes: cut without one. */
+	memset(in, 'a', 140);
+	strcpy(in + 140, ".verylongextension17");
+	memset(want, 'a', UPLOAD_NAME_MAX);
+	want[UPLOAD_NAME_MAX] = '\0';
+	sane(in, want);
+	/* The cut never splits a character. */
+	memset(in, 'a', 124);
+	strcpy(in + 124, "\xe2\x82\xac" "bbbbbbbbbbbb.py");
+	memset(want, 'a', 124);
+	strcpy(want + 124, ".py");
+	sane(in, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_settings_edges),
 		cmocka_unit_test(test_runnerdir_eperm),
 		cmocka_unit_test(test_upload_edges),
+		cmocka_unit_test(test_sanitize_hostile_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
