@@ -290,6 +290,8 @@ static void test_upload_edges(void **state)
 	snprintf(state_dir, sizeof(state_dir), "%s/ustate", dir);
 	assert_int_equal(mkdir(state_dir, 0755), 0);
 	/* The scripts dir path runs through a regular file. */
+	snprintf(scripts, sizeof(scripts), "%s/plain", dir);
+	write_file(scripts, "x", 0644);
 	snprintf(scripts, sizeof(scripts), "%s/plain/scripts", dir);
 	settings_init(&s);
 	settings_set(&s, "RUNNER_STATE_DIR", state_dir, SRC_FLAG, "flag --state");
@@ -305,6 +307,19 @@ static void test_upload_edges(void **state)
 	assert_false(req.input_error);
 	assert_contains(err, "mkdir");
 	assert_contains(err, "plain/scripts");
+
+	/* The scripts dir is a regular file: it "exists", and cannot be opened
+	 * as a directory. */
+	settings_free(&s);
+	snprintf(scripts, sizeof(scripts), "%s/plain", dir);
+	settings_init(&s);
+	settings_set(&s, "RUNNER_STATE_DIR", state_dir, SRC_FLAG, "flag --state");
+	settings_set(&s, "SCRIPTS_DIR", scripts, SRC_ENV, "env SCRIPTS_DIR");
+	assert_int_equal(settings_finalize(&s, err, sizeof(err)), 0);
+	assert_int_equal(upload_script(&s, st, &req, id, err, sizeof(err)), -ENOTDIR);
+	assert_false(req.input_error);
+	assert_contains(err, "open");
+	assert_contains(err, "/plain");
 
 	/* A "file" that stat says is empty and that reads as more than 64
 	 * bytes: it grew while being read. */
