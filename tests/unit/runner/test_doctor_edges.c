@@ -159,6 +159,12 @@ static void test_dirs_that_cannot_be(void **state)
 	expect(f, "disk_space", DOCTOR_PASS, "free on");
 	assert_int_equal(doctor_exit_code(&f->res), 1);
 
+	/* Through a regular file: neither stat nor statvfs can work. */
+	f->in.state_dir = under;
+	run(f);
+	expect(f, "state_dir", DOCTOR_FAIL, "Not a directory");
+	expect(f, "disk_space", DOCTOR_FAIL, "afile/sub");
+
 	f->in.state_dir = NULL;
 	run(f);
 	expect(f, "state_dir", DOCTOR_FAIL, "not configured");
@@ -263,6 +269,11 @@ static void test_job_stores(void **state)
 	f->in.db_path = under;
 	run(f);
 	expect(f, "job_store", DOCTOR_FAIL, "x.db");
+
+	/* A directory where the database belongs. */
+	f->in.db_path = f->root;
+	run(f);
+	expect(f, "job_store", DOCTOR_FAIL, f->root);
 
 	/* Two indexes whose root pages are swapped: every row is missing
 	 * from both, which integrity_check reports one by one. */
