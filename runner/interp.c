@@ -136,6 +136,22 @@ int interp_run(char *const argv[], int timeout_ms, int *wstatus, char *out, size
 
 		if (left <= 0 || poll(&pf, 1, (int)left) == 0)
 			goto timeout;
+	} else {
+		/* No pidfd (kernels before 5.3, valgrind): poll for the exit,
+		 * so the deadline still holds. */
+		for (;;) {
+			pid_t w = waitpid(pid, wstatus, WNOHANG);
+
+			if (w == pid)
+				goto out_close;
+			if (w < 0 && errno != EINTR) {
+				ret = -errno;
+				goto out_close;
+			}
+			if (deadline - now_ms() <= 0)
+				goto timeout;
+			poll(NULL, 0, 20);
+		}
 	}
 	if (waitpid(pid, wstatus, 0) < 0)
 		ret = -errno;

@@ -411,6 +411,7 @@ static int read_file(const char *path, char **buf, size_t *len)
 
 	if (f == NULL)
 		return -errno;
+	errno = 0;
 	b = malloc(cap);
 	*len = 0;
 	while (b && (n = fread(b + *len, 1, cap - *len, f)) > 0) {
@@ -427,7 +428,8 @@ static int read_file(const char *path, char **buf, size_t *len)
 		}
 	}
 	if (b == NULL || ferror(f)) {
-		int e = b ? EIO : errno ? errno : ENOMEM;
+		/* The read's own errno (EISDIR for a directory), not a bare EIO. */
+		int e = errno ? errno : b ? EIO : ENOMEM;
 
 		free(b);
 		fclose(f);

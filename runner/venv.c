@@ -596,6 +596,14 @@ int venv_package_cache_ensure(const char *path, char *err, size_t errlen)
 
 	if (access(path, F_OK) == 0) {
 		j = json_load_file(path, 0, &jerr);
+		/* Memory and an unopenable file are not a malformed cache. */
+		if (!j && json_error_code(&jerr) == json_error_out_of_memory)
+			return -ENOMEM;
+		if (!j && json_error_code(&jerr) == json_error_cannot_open_file) {
+			rc = errno ? -errno : -EIO;
+			set_err(err, errlen, "%s", jerr.text);
+			return rc;
+		}
 		if (!j) {
 			set_err(err, errlen, "%s: line %d: %s", path, jerr.line, jerr.text);
 			return -EINVAL;

@@ -1,0 +1,281 @@
+/* Container detection's less travelled paths, on crafted roots only (the
+ * build host has /.dockerenv, so "/" is never read): container=oci refined
+ * by the marker files, OpenVZ host versus container, markers that are
+ * directories, FIFOs or symlink loops (unreadable evidence, never an
+ * error), cgroup namespace links given as plain files, and the name
+ * tables' edges. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "detect.h"
+
+struct fixture {
+	char root[64];
+};
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->root, sizeof(f->root), "/tmp/fieldrig-detecte-XXXXXX");
+	if (!mkdtemp(f->root))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void path_of(const struct fixture *f, const char *rel, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", f->root, rel);
+}
+
+static void mkparents(const struct fixture *f, const char *rel)
+{
+	char path[512];
+
+	path_of(f, rel, path, sizeof(path));
+	for (char *s = path + strlen(f->root) + 1; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(path, 0755);
+			*s = '/';
+		}
+	}
+}
+
+static void put(const struct fixture *f, const char *rel, const char *content)
+{
+	char path[512];
+	int fd;
+
+	mkparents(f, rel);
+	path_of(f, rel, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+}
+
+static void dir_(const struct fixture *f, const char *rel)
+{
+	char path[512];
+
+	mkparents(f, rel);
+	path_of(f, rel, path, sizeof(path));
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static void link_(const struct fixture *f, const char *rel, const char *target)
+{
+	char path[512];
+
+	mkparents(f, rel);
+	path_of(f, rel, path, sizeof(path));
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static void detect(const struct fixture *f, struct detect_result *r)
+{
+	struct detect_input in;
+
+	detect_input_init(&in, f->root, NULL);
+	assert_false(in.env_is_pid1);
+	assert_int_equal(detect_container(&in, r), 0);
+}
+
+/* The text of the evidence from source that contains needle, or fails. */
+static void assert_ev(const struct detect_result *r, const char *source, const char *needle)
+{
+	for (size_t i = 0; i < r->n_evidence; i++)
+		if (strcmp(r->evidence[i].source, source) == 0 &&
+		    strstr(r->evidence[i].text, needle))
+			return;
+	for (size_t i = 0; i < r->n_evidence; i++)
+		print_message("  %s: %s\n", r->evidence[i].source, r->evidence[i].text);
+	fail_msg("no evidence from %s containing '%s'", source, needle);
+}
+
+static void test_oci_refined_by_markers(void **state)
+{
+	struct fixture *f = *state;
+	struct detect_result r;
+
+	put(f, "run/systemd/container", "oci\n");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_OTHER);
+	detect_result_free(&r);
+
+	put(f, ".dockerenv", "");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_DOCKER);
+	assert_ev(&r, "/run/systemd/container", "content 'oci'");
+	detect_result_free(&r);
+
+	put(f, "run/.containerenv", "");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_PODMAN);
+	detect_result_free(&r);
+
+	/* The same through /run/host/container-manager. */
+	put(f, "run/host/container-manager", "oci");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_PODMAN);
+	assert_string_equal(r.evidence[r.decided_by].source, "/run/host/container-manager");
+	detect_result_free(&r);
+}
+
+static void test_openvz_host_and_container(void **state)
+{
+	struct fixture *f = *state;
+	struct detect_result r;
+
+	dir_(f, "proc/vz");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_OPENVZ);
+	assert_ev(&r, "/proc/vz", "exists and /proc/bc does not");
+	detect_result_free(&r);
+
+	dir_(f, "proc/bc");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_NONE);
+	assert_ev(&r, "/proc/vz", "an OpenVZ host");
+	detect_result_free(&r);
+}
+
+static void test_markers_that_are_not_files(void **state)
+{
+	struct fixture *f = *state;
+	struct detect_result r;
+	char fifo[512];
+
+	dir_(f, "run/host/container-manager");
+	dir_(f, "proc/sys/kernel/osrelease");
+	dir_(f, "proc/1/cgroup");
+	path_of(f, "run/systemd/container", fifo, sizeof(fifo));
+	mkparents(f, "run/systemd/container");
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_NONE);
+	assert_ev(&r, "/run/host/container-manager", "Is a directory (EISDIR)");
+	assert_ev(&r, "/proc/sys/kernel/osrelease", "Is a directory (EISDIR)");
+	assert_ev(&r, "/proc/1/cgroup", "Is a directory (EISDIR)");
+	/* A FIFO must not block detection. */
+	assert_ev(&r, "/run/systemd/container", "cannot read /run/systemd/container");
+	detect_result_free(&r);
+}
+
+static void test_symlink_loops_are_evidence(void **state)
+{
+	struct fixture *f = *state;
+	struct detect_result r;
+
+	link_(f, "run", "run");
+	link_(f, "proc", "proc");
+	detect(f, &r);
+	assert_int_equal(r.kind, CONTAINER_NONE);
+	assert_ev(&r, "/run/.containerenv", "(ELOOP)");
+	assert_ev(&r, "/run/systemd/container", "(ELOOP)");
+	assert_ev(&r, "/proc/vz", "(ELOOP)");
+	assert_ev(&r, "/proc/1/cgroup", "(ELOOP)");
+	assert_ev(&r, "/proc/self/ns/cgroup", "(ELOOP)");
+	assert_ev(&r, "/proc/1/ns/cgroup", "(ELOOP)");
+	detect_result_free(&r);
+}
+
+static void test_cgroupns_as_files(void **state)
+{
+	struct fixture *f = *state;
+	struct detect_result r;
+
+	/* Crafted roots may hold the namespace links as regular files. */
+	put(f, "proc/self/ns/cgroup", "cgroup:[4026531835]\n");
+	put(f, "proc/1/ns/cgroup", "cgroup:[4026532999]\n");
+	detect(f, &r);
+	assert_ev(&r, "/proc/self/ns/cgroup", "4026531835");
+	detect_result_free(&r);
+
+	/* Unreadable as either: directories. */
+	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->root), "/proc/self/ns/cgroup")), 0);
+	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->root), "/proc/1/ns/cgroup")), 0);
+	dir_(f, "proc/self/ns/cgroup");
+	dir_(f, "proc/1/ns/cgroup");
+	detect(f, &r);
+	assert_ev(&r, "/proc/self/ns/cgroup", "(EISDIR)");
+	assert_ev(&r, "/proc/1/ns/cgroup", "(EISDIR)");
+	detect_result_free(&r);
+}
+
+static void test_root_unusable(void **state)
+{
+	struct fixture *f = *state;
+	struct detect_input in;
+	struct detect_result r;
+	char file[512];
+
+	path_of(f, "plain", file, sizeof(file));
+	put(f, "plain", "x");
+	detect_input_init(&in, file, NULL);
+	assert_int_equal(detect_container(&in, &r), 0);
+	assert_int_equal(r.kind, CONTAINER_NONE);
+	assert_ev(&r, file, "Not a directory (ENOTDIR)");
+	detect_result_free(&r);
+
+	/* A bad override is -EINVAL with the detected kind kept. */
+	detect_input_init(&in, f->root, NULL);
+	in.override = "vmware";
+	assert_int_equal(detect_container(&in, &r), -EINVAL);
+	assert_int_equal(r.kind, CONTAINER_NONE);
+	detect_result_free(&r);
+}
+
+static void test_name_tables(void **state)
+{
+	(void)state;
+	assert_string_equal(container_kind_name((enum container_kind)999), "container-other");
+	assert_int_equal(container_kind_from_name(NULL), -EINVAL);
+	assert_int_equal(container_kind_from_name("no-such-kind"), -EINVAL);
+	assert_int_equal(container_kind_from_name("docker"), CONTAINER_DOCKER);
+	detect_result_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_oci_refined_by_markers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_openvz_host_and_container, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_markers_that_are_not_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_loops_are_evidence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroupns_as_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_unusable, setup, teardown),
+		cmocka_unit_test(test_name_tables),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
