@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "covflush.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -46,6 +47,7 @@ static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
 	do
 		n = write(fd, msg, sizeof(msg));
 	while (n < 0 && errno == EINTR);
+	cov_flush();
 	_exit(127);
 }
 
@@ -125,8 +127,10 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 	do
 		n = read(go_rd, &go, 1);
 	while (n < 0 && errno == EINTR);
-	if (n != 1)
+	if (n != 1) {
+		cov_flush();
 		_exit(127);
+	}
 	close(go_rd);
 
 	/* A parent started with 0, 1 or 2 closed may hand us pipes on those
