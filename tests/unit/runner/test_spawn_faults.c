@@ -172,19 +172,24 @@ static void h_seccomp(int wr, void *arg)
 	struct sc_case *sc = arg;
 	struct report rep = { 0 };
 
-	if (fail_syscalls(sc->nrs, sc->errs, sc->n) < 0)
+	if (sc->n > 0 && fail_syscalls(sc->nrs, sc->errs, sc->n) < 0)
 		exit(2);
 	spawn_collect(&sc->req, &rep);
 	send_report(wr, &rep);
 }
 
+/* Seccomp filters work here (not under valgrind, which refuses them). */
 static bool have_seccomp(void)
 {
-#if defined(__x86_64__)
-	return true;
-#else
-	return false;
-#endif
+	int nrs[] = { SYS_getppid }, errs[] = { EPERM }, ws;
+	pid_t pid;
+
+	if (getenv("FIELDRIG_UNDER_VALGRIND"))
+		return false;
+	pid = fork();
+	if (pid == 0)
+		exit(fail_syscalls(nrs, errs, 1) == 0 && syscall(SYS_getppid) < 0 ? 0 : 1);
+	return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
 }
 
 static void test_step_names(void **state)
@@ -612,14 +617,23 @@ static void test_limits_netns_drop(void **state)
 	sc.req.gid = NOBODY;
 	rep = in_helper(h_seccomp, &sc);
 	assert_int_equal(rep.rel, 0);
-	/* ulimit -d and -f count KiB and 512-byte blocks in dash. */
-	snprintf(want, sizeof(want), "7\n8\n524288\n%s\n300\n2048\nlo\n65534\n65534\n65534\n",
-		 getenv("FIELDRIG_UNDER_VALGRIND") ? "VG" : "50");
+	/* ulimit -d and -f count KiB and 512-byte blocks in dash.  valgrind
+	 * keeps DATA and NOFILE changes to itself (virtual limits for its
+	 * guest), so there the shell sees the real ones: not compared. */
+	snprintf(want, sizeof(want), "7\n8\n%s\n300\n2048\nlo\n65534\n65534\n65534\n",
+		 getenv("FIELDRIG_UNDER_VALGRIND") ? "VG" : "524288\n50");
 	if (getenv("FIELDRIG_UNDER_VALGRIND")) {
-		char *p = strstr(rep.out, "524288\n") + 7, *nl = strchr(p, '\n');
+		char *p = strchr(rep.out, '\n'), *q;
 
-		memmove(p + 2, nl, strlen(nl) + 1);
-		memcpy(p, "VG", 2);
+		assert_non_null(p);
+		p = strchr(p + 1, '\n');
+		assert_non_null(p);
+		q = strchr(p + 1, '\n');
+		assert_non_null(q);
+		q = strchr(q + 1, '\n');
+		assert_non_null(q);
+		memmove(p + 3, q, strlen(q) + 1);
+		memcpy(p + 1, "VG", 2);
 	}
 	assert_string_equal(rep.out, want);
 	assert_int_equal(WEXITSTATUS(rep.status), 0);
