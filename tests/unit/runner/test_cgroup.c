@@ -285,7 +285,7 @@ static struct ns_result in_mount_ns(ns_fn fn, void *arg)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
 			exit(2);
 		fn(&res, arg);
 		if (write(p[1], &res, sizeof(res)) != (ssize_t)sizeof(res))
@@ -356,8 +356,8 @@ static void ns_read_only(struct ns_result *res, void *arg)
 	snprintf(inner, sizeof(inner), "%s/inner", a->top);
 	mkdir(a->top, 0755);
 	enter_cgroup(inner);
-	if (mount(cgroot, cgroot, NULL, MS_BIND, NULL) < 0 ||
-	    mount(NULL, cgroot, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+	if (mount(cgroot, cgroot, "none", MS_BIND, NULL) < 0 ||
+	    mount("none", cgroot, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
 		exit(4);
 	res->ret = cgroup_create("ro", NULL, &cg, res->err, a->errlen);
 	snprintf(res->path, sizeof(res->path), "%s", cg.path);
@@ -378,7 +378,7 @@ static void ns_subtree(struct ns_result *res, void *arg)
 	snprintf(mnt, sizeof(mnt), "%s/mnt", tmpdir);
 	mkdir(a->top, 0755);
 	enter_cgroup(inner);
-	if (mount(a->top, mnt, NULL, MS_BIND, NULL) < 0 || umount2(cgroot, MNT_DETACH) < 0)
+	if (mount(a->top, mnt, "none", MS_BIND, NULL) < 0 || umount2(cgroot, MNT_DETACH) < 0)
 		exit(4);
 	res->ret = cgroup_create("sub", NULL, &cg, res->err, a->errlen);
 	snprintf(res->path, sizeof(res->path), "%s", cg.path);
