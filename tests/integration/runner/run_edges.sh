@@ -2,7 +2,9 @@
 # runner exec at its edges: a language with no interpreter; a runner
 # started with an empty environment (the script still gets a PATH); --env
 # overriding an inherited variable; the supervisor itself getting SIGTERM
-# (running and queued); a queued run cancelled.
+# (running and queued); a queued run cancelled, or given a verdict by
+# someone else; the stored script gone before staging; a state directory on
+# a full disk.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -69,5 +71,46 @@ check "a cancelled queued run never started" [ -z "$(field "$Q2" started_at)" ] 
 check "and is CANCELLED" wait_status "$Q2" CANCELLED
 run 0 --state "$S" cancel "$HOLD"
 unset MAX_CONCURRENT_SCRIPTS
+
+# --- the stored script is gone ------------------------------------------------
+GONE=$(r upload "$WORK/env.py")
+rm "$S/scripts/$GONE.py"
+run 1 --state "$S" exec "$GONE"
+check "staging names the missing stored script, not the staged copy" \
+	grep -q "FAILED: stage script $S/scripts/$GONE.py: No such file or directory" "$WORK/err"
+
+# --- someone else records the verdict of a queued run -------------------------
+command -v sqlite3 >/dev/null && {
+	export MAX_CONCURRENT_SCRIPTS=1
+	run 0 --state "$S" exec "$SL" --detach
+	HOLD=$(head -1 <<<"$OUT")
+	check "the slot holder runs again" wait_status "$HOLD" RUNNING
+	run 0 --state "$S" exec "$SL" --detach
+	Q3=$(head -1 <<<"$OUT")
+	check "queued" wait_status "$Q3" QUEUED
+	SUP=$(field "$Q3" supervisor_pid)
+	sqlite3 -cmd '.timeout 5000' "$S/runner.db" \
+		"UPDATE runs SET status = 'FAILED', error = 'set by an admin', ended_at = 1 WHERE id = $Q3"
+	for _ in $(seq 100); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.1; done
+	check "the queued run's supervisor leaves" sh -c "! kill -0 $SUP 2>/dev/null"
+	check "and the verdict stays the one recorded" [ "$(field "$Q3" error)" = "set by an admin" ]
+	run 0 --state "$S" cancel "$HOLD"
+	unset MAX_CONCURRENT_SCRIPTS
+}
+
+# --- a state directory on a full disk ---------------------------------------------
+# The run completes; the output that did not fit is reported in its error;
+# status and logs still open the store to read it.
+mount_tmpfs "$WORK/tiny" size=400k
+T="$WORK/tiny/state"
+printf 'for i in range(20000):\n    print("x" * 100)\n' >"$WORK/big.py"
+BIG=$("$RUNNER" --state "$T" upload "$WORK/big.py")
+run 0 --state "$T" exec "$BIG"
+B=$(head -1 <<<"$OUT")
+run 0 --state "$T" status "$B"
+check "on a full disk the run still completes" grep -q "^status: COMPLETED" "$WORK/out"
+check "with the lost output in its error" grep -q "^error: log capture failed: No space left on device" "$WORK/out"
+run 0 --state "$T" logs "$B"
+check "what fitted can be read" [ "$(head -1 "$WORK/out")" = "$(printf 'x%.0s' $(seq 100))" ]
 
 finish
