@@ -61,6 +61,24 @@ db "UPDATE runs SET script_id = 'gone' WHERE id = $G" 2>/dev/null
 run 1 --state "$S" exec "$FAIL" --restart on-failure --max-restarts 2
 J=$(head -1 <<<"$OUT")
 db "UPDATE runs SET request = 'not json {' WHERE id = $J"
+# A run to restart as the user it ran as, in the mode it asked for.
+run 0 --state "$S" exec "$OK" --user nobody --restart always --max-restarts 1
+NB=$(head -1 <<<"$OUT")
+db "UPDATE runs SET request = json_set(request, '$.exec_mode', 'interpreter') WHERE id = $NB"
+# A policy serve does not know, and a late attempt whose backoff is capped
+# (and not yet due): neither restarts.
+run 1 --state "$S" exec "$FAIL" --restart on-failure --max-restarts 2
+PB=$(head -1 <<<"$OUT")
+db "UPDATE runs SET request = json_set(request, '$.restart', 'sometimes') WHERE id = $PB"
+run 1 --state "$S" exec "$FAIL" --restart on-failure --max-restarts 50
+LATE=$(head -1 <<<"$OUT")
+db "UPDATE runs SET request = json_set(request, '$.attempt', 20) WHERE id = $LATE"
+# An old run whose directory holds a mount point: cleanup fails, says so.
+run 0 --state "$S" exec "$KEEP"
+BUSY=$(head -1 <<<"$OUT")
+BUSYDIR=$(db "SELECT workdir FROM runs WHERE id = $BUSY")
+mount_tmpfs "$BUSYDIR/mnt" size=64k
+db "UPDATE runs SET ended_at = 1000 WHERE id = $BUSY"
 # An old finished run whose directory housekeeping will remove.
 run 0 --state "$S" exec "$KEEP"
 OLD=$(head -1 <<<"$OUT")
@@ -85,6 +103,14 @@ check "a gone script is a failed restart" wait_line "^runner serve: restart-fail
 check "housekeeping removed the old run's directory" wait_line "^runner serve: cleaned path=$OLDDIR\$"
 check "and it is gone" [ ! -e "$OLDDIR" ]
 
+check "a run is restarted as its user" \
+	wait_line "^runner serve: restarted run=$NB as=[0-9]* policy=always after=COMPLETED attempt=1/1"
+NB2=$(grep -o "restarted run=$NB as=[0-9]*" "$WORK/serve.log" | sed 's/.*as=//')
+run 0 --state "$S" wait "$NB2"
+check "who is nobody again" sh -c "sqlite3 '$S/runner.db' \"SELECT json_extract(request, '\$.user') FROM runs WHERE id = $NB2\" | grep -qx nobody"
+check "a mount point in an old run's directory: cleanup-failed with the path" \
+	wait_line "^runner serve: cleanup-failed path=$BUSYDIR/mnt error=\"Device or resource busy\""
+
 # SIGHUP: housekeeping now (and once more nothing to clean).
 kill -HUP "$SERVE"
 check "SIGHUP is housekeeping now" wait_line "^runner serve: hangup: housekeeping now"
@@ -101,6 +127,8 @@ check "serve waited for the live run" grep -q "^runner serve: stop-waited run=$L
 check "which completed" [ "$(r status "$L" --json | grep -o '"status": *"[A-Z_]*"' | grep -o '[A-Z_]*"$' | tr -d '"')" = COMPLETED ]
 check "failed restarts are not retried in a loop" \
 	[ "$(grep -c "restart-failed run=$U " "$WORK/serve.log")" -le 15 ]
+check "an unknown policy is not restarted" sh -c "! grep -q 'run=$PB ' '$WORK/serve.log'"
+check "nor an attempt whose (capped) backoff is not due" sh -c "! grep -q 'run=$LATE ' '$WORK/serve.log'"
 check "the non-JSON request was left alone" sh -c "! grep -q 'run=$J ' '$WORK/serve.log'"
 # With a non-JSON request in the store, the check for an earlier restart
 # must still see run A's restart (it once failed the whole query and A was
