@@ -240,6 +240,11 @@ int cgroup_kill(const struct cgroup_run *cg)
 		write_file(cg->path, "cgroup.freeze", "0");
 		if (ret <= 0)
 			return ret < 0 ? ret : 0;
+		/* A killed task stays listed until it has exited: give it
+		 * that moment, or every round signals the same dying tasks
+		 * and the kill ends in -EAGAIN. */
+		if (cgroup_wait_empty(cg, 10) == 0)
+			return 0;
 	}
 	return -EAGAIN;
 }

@@ -213,7 +213,9 @@ int log_writer_close(struct log_writer *w)
 	free(w->part[0]);
 	free(w->part[1]);
 	w->buf = w->part[0] = w->part[1] = NULL;
-	return ret;
+	/* A batch dropped earlier (store busy or full for a while) is lost
+	 * output even when the last flush went through: report it. */
+	return ret < 0 ? ret : w->err;
 }
 
 /* Prints rows after *last; returns the number printed or -errno. */

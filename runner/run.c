@@ -215,15 +215,19 @@ static void note(struct sup *x, const char *fmt, ...)
 		log_writer_note(&x->lw, line);
 }
 
-static int copy_script(struct sup *x, mode_t mode)
+/* *failed: the path an error is about - the stored script when it cannot
+ * be opened or read, else the staged copy. */
+static int copy_script(struct sup *x, mode_t mode, const char **failed)
 {
 	char buf[65536];
 	int in, out, ret = 0;
 	ssize_t n;
 
+	*failed = x->plan->script_path;
 	in = open(x->plan->script_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
+	*failed = x->staged;
 	out = open(x->staged, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (out < 0) {
 		ret = -errno;
@@ -236,8 +240,10 @@ static int copy_script(struct sup *x, mode_t mode)
 			break;
 		}
 	}
-	if (n < 0)
+	if (n < 0) {
 		ret = -errno;
+		*failed = x->plan->script_path;
+	}
 	/* The umask must not decide whether direct mode can exec it. */
 	if (ret == 0 && fchmod(out, mode) < 0)
 		ret = -errno;
@@ -256,7 +262,7 @@ static int copy_script(struct sup *x, mode_t mode)
 static int stage(struct sup *x)
 {
 	struct runnerdir_choice c;
-	const char *dir = NULL;
+	const char *dir = NULL, *failed;
 	size_t i;
 	int ret;
 
@@ -296,9 +302,9 @@ static int stage(struct sup *x)
 	}
 	snprintf(x->staged_rel, sizeof(x->staged_rel), "./script%s", x->plan->ext);
 	snprintf(x->staged, sizeof(x->staged), "%s/script%s", x->rundir, x->plan->ext);
-	ret = copy_script(x, x->s->exec_mode == EXEC_DIRECT ? 0750 : 0640);
+	ret = copy_script(x, x->s->exec_mode == EXEC_DIRECT ? 0750 : 0640, &failed);
 	if (ret < 0) {
-		char *d = diag_line("stage script", x->staged, -ret);
+		char *d = diag_line("stage script", failed, -ret);
 
 		snprintf(x->error, sizeof(x->error), "%s", d ? d : strerror(-ret));
 		free(d);
@@ -1076,8 +1082,10 @@ int run_detach(const struct settings *s, const struct run_request *req,
 		close(ready[0]);
 		setsid();
 		p = fork();
-		if (p != 0)
+		if (p != 0) {
+			cov_flush();
 			_exit(p < 0 ? 1 : 0);
+		}
 		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (fd >= 0) {
 			dup2(fd, 0);

@@ -90,13 +90,19 @@ static int restarted_already(struct store *st, int64_t id)
 	sqlite3_stmt *q;
 	int rc, n = 0;
 
-	rc = sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM runs WHERE "
-				"json_extract(request, '$.restart_of') = ?", -1, &q, NULL);
+	/* One request that is not JSON must not make json_extract fail the
+	 * whole query (the answer would be "no" for every run, and each
+	 * would be restarted every second). */
+	rc = sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM runs WHERE CASE WHEN "
+				"json_valid(request) THEN json_extract(request, '$.restart_of') END = ?",
+				-1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return 1;	/* cannot tell: do not start a second copy */
 	sqlite3_bind_int64(q, 1, id);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		n = sqlite3_column_int(q, 0);
+	else
+		n = 1;		/* cannot tell either */
 	sqlite3_finalize(q);
 	return n > 0;
 }

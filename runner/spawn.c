@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "covflush.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -46,6 +47,7 @@ static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
 	do
 		n = write(fd, msg, sizeof(msg));
 	while (n < 0 && errno == EINTR);
+	cov_flush();
 	_exit(127);
 }
 
@@ -125,8 +127,10 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 	do
 		n = read(go_rd, &go, 1);
 	while (n < 0 && errno == EINTR);
-	if (n != 1)
+	if (n != 1) {
+		cov_flush();
 		_exit(127);
+	}
 	close(go_rd);
 
 	/* A parent started with 0, 1 or 2 closed may hand us pipes on those
@@ -229,29 +233,29 @@ int spawn_release(struct spawn_child *c, enum spawn_step *step)
 	int msg[2];
 	ssize_t n;
 	int ret = 0;
+	bool released;
 
-	n = write(c->go_fd, "g", 1);
+	released = write(c->go_fd, "g", 1) == 1;
 	close(c->go_fd);
 	c->go_fd = -1;
-	if (n != 1) {
-		/* The child is already gone; it reports nothing. */
-		*step = SPAWN_STEP_SETUP;
-		ret = -ECHILD;
-		goto out;
-	}
 	/* EOF: the close-on-exec descriptor went away in a successful
-	 * exec.  A message: the step and errno that failed. */
+	 * exec.  A message: the step and errno that failed - also when the
+	 * child is gone before the release (EPIPE above: a step before the
+	 * hold, setsid, failed and said so). */
 	do
 		n = read(c->err_fd, msg, sizeof(msg));
 	while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)sizeof(msg)) {
 		*step = (enum spawn_step)msg[0];
 		ret = msg[1] > 0 ? -msg[1] : -EIO;
+	} else if (!released) {
+		/* Gone without a word. */
+		*step = SPAWN_STEP_SETUP;
+		ret = -ECHILD;
 	} else if (n != 0) {
 		*step = SPAWN_STEP_SETUP;
 		ret = n < 0 ? -errno : -EIO;
 	}
-out:
 	close(c->err_fd);
 	c->err_fd = -1;
 	return ret;

@@ -137,6 +137,10 @@ static int migrate(struct store *st, char *err, size_t errlen)
 		ret = -EPROTO;
 		goto rollback;
 	}
+	/* Current already: nothing to write (a store on a full disk must
+	 * still open, if only to be read). */
+	if (version == N_MIGRATIONS)
+		return exec_sql(st, "COMMIT", "commit migration", err, errlen);
 	for (; version < N_MIGRATIONS; version++) {
 		ret = exec_sql(st, migrations[version], "migrate schema", err, errlen);
 		if (ret < 0)
