@@ -138,6 +138,9 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 			return ret;
 		e.in_container = dr.kind != CONTAINER_NONE;
 		e.container = container_kind_name(dr.kind);
+		/* A check that passed is not repeated for every run (see
+		 * interp.h): it was most of a short run's cost. */
+		e.cache_dir = s->state_dir;
 		ret = interp_choose(s, (enum interp_lang)lg, &e, &c);
 		detect_result_free(&dr);
 		if (ret < 0) {
@@ -332,6 +335,10 @@ static void unstage_dir(const char *rundir)
 
 static void unstage(struct sup *x)
 {
+	/* The staged name first: its extension may be none of those
+	 * unstage_dir knows (direct mode runs any allowed type). */
+	if (x->staged[0])
+		unlink(x->staged);
 	if (x->rundir[0])
 		unstage_dir(x->rundir);
 }

@@ -100,9 +100,16 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 		 * the run's pipes) would outlive the supervisor through us.
 		 * The strings need no copy: the child has its own copy of the
 		 * whole address space. */
-		for (fd = 3; fd < 1024; fd++)
-			if (fd != p[0])
-				close(fd);
+		unsigned keep = (unsigned)p[0];
+
+		if (keep < 3 ? syscall(SYS_close_range, 3U, ~0U, 0U) < 0 :
+		    (keep > 3 && syscall(SYS_close_range, 3U, keep - 1, 0U) < 0) ||
+		    syscall(SYS_close_range, keep + 1, ~0U, 0U) < 0) {
+			/* No close_range (old kernel, valgrind): one by one. */
+			for (fd = 3; fd < 1024; fd++)
+				if (fd != p[0])
+					close(fd);
+		}
 		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (fd >= 0) {
 			dup2(fd, 0);
