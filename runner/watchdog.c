@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,13 +77,32 @@ static void __attribute__((noreturn)) watchdog_main(int fd, const char *cgroup_p
 	_exit(0);
 }
 
+int watchdog_exec_main(int argc, char **argv)
+{
+	char *end;
+	long fd;
+
+	if (argc != 5)
+		return 2;
+	fd = strtol(argv[2], &end, 10);
+	if (*end || fd < 0 || fd > 1 << 20)
+		return 2;
+	watchdog_main((int)fd, argv[3][0] ? argv[3] : NULL, argv[4][0] ? argv[4] : NULL);
+}
+
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
 {
+	char self[PATH_MAX], fdarg[16];
 	sigset_t none;
+	ssize_t sl;
 	int p[2];
 
 	w->pid = -1;
 	w->fd = -1;
+	/* The watchdog execs the runner binary afresh (see below); found
+	 * before the fork, as the child should do as little as it can. */
+	sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[sl > 0 ? sl : 0] = '\0';
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	w->pid = fork();
@@ -120,6 +140,24 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* A fork shares the supervisor's pages copy-on-write, and
+		 * keeps the originals of every page the supervisor writes
+		 * later: a few hundred KiB of heap and stack per run, for a
+		 * process that only waits on a pipe.  A fresh exec of the
+		 * runner (main() hands argv[1] == WATCHDOG_ARGV1 straight to
+		 * watchdog_exec_main) costs a few dozen.  If the exec fails,
+		 * the forked copy does the job. */
+		if (self[0]) {
+			char *argv[] = { (char *)WATCHDOG_ARGV1, (char *)WATCHDOG_ARGV1, fdarg,
+					 (char *)(cgroup_path ? cgroup_path : ""),
+					 (char *)(marker ? marker : ""), NULL };
+			char *envp[] = { NULL };
+
+			snprintf(fdarg, sizeof(fdarg), "%d", p[0]);
+			fcntl(p[0], F_SETFD, 0);
+			execve(self, argv, envp);
+			fcntl(p[0], F_SETFD, FD_CLOEXEC);
+		}
 		watchdog_main(p[0], cgroup_path, marker);
 	}
 	close(p[0]);

@@ -26,6 +26,13 @@ struct watchdog {
  * "FIELDRIG_RUN_MARK=<token>".  Returns 0 or -errno. */
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker);
 
+/* The watchdog is the runner binary exec'd afresh with argv[1] ==
+ * WATCHDOG_ARGV1 (and argv[0] the same, for ps): main() passes such an
+ * argv to watchdog_exec_main before anything else, which never returns
+ * for a well-formed one (2 for anything else). */
+#define WATCHDOG_ARGV1 "runner-watchdog"
+int watchdog_exec_main(int argc, char **argv);
+
 /* Tells the watchdog the supervisor finished its job; it exits.  The
  * caller reaps it (or the subreaper loop does). */
 void watchdog_done(struct watchdog *w);
