@@ -31,7 +31,6 @@
 #include "store.h"
 #include "upload.h"
 #include "venv.h"
-#include "watchdog.h"
 
 extern char **environ;
 
@@ -656,9 +655,6 @@ int main(int argc, char **argv)
 	int c, ret, rc = EXIT_USAGE;
 	bool run_cmd;
 
-	/* A run's watchdog (watchdog.h), before anything else. */
-	if (argc > 1 && strcmp(argv[1], WATCHDOG_ARGV1) == 0)
-		return watchdog_exec_main(argc, argv);
 	settings_init(&cx.s);
 	opterr = 0;
 	/* '+': stop at the command; its own options are parsed after it. */

@@ -922,6 +922,10 @@ int run_supervise(const struct settings *s, const struct run_request *req,
 	ret = store_open(s->state_dir, &x.st, err, errlen);
 	if (ret < 0)
 		goto out_sig;
+	/* No lookaside (SQLite's per-connection pool of small blocks, some
+	 * 100 KiB when used): one connection per run adds up, and the
+	 * supervisor's few statements do not need it. */
+	sqlite3_db_config(store_db(x.st), SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
 	proc_start_time(getpid(), &self_start);
 	ret = runrec_set_supervisor(x.st, plan->id, getpid(), self_start);
 	if (ready_fd >= 0) {

@@ -82,7 +82,7 @@ int watchdog_exec_main(int argc, char **argv)
 	char *end;
 	long fd;
 
-	if (argc != 5)
+	if (argc != 5 || strcmp(argv[1], WATCHDOG_ARGV1) != 0)
 		return 2;
 	fd = strtol(argv[2], &end, 10);
 	if (*end || fd < 0 || fd > 1 << 20)
@@ -99,10 +99,18 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 
 	w->pid = -1;
 	w->fd = -1;
-	/* The watchdog execs the runner binary afresh (see below); found
-	 * before the fork, as the child should do as little as it can. */
-	sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	/* The watchdog execs WATCHDOG_HELPER from our own directory (see
+	 * below); found before the fork, as the child should do as little
+	 * as it can. */
+	sl = readlink("/proc/self/exe", self, sizeof(self) - sizeof(WATCHDOG_HELPER) - 2);
 	self[sl > 0 ? sl : 0] = '\0';
+	if (strrchr(self, '/') != NULL) {
+		strcpy(strrchr(self, '/') + 1, WATCHDOG_HELPER);
+		if (access(self, X_OK) < 0)
+			self[0] = '\0';
+	} else {
+		self[0] = '\0';
+	}
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	w->pid = fork();
@@ -143,12 +151,11 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 		/* A fork shares the supervisor's pages copy-on-write, and
 		 * keeps the originals of every page the supervisor writes
 		 * later: a few hundred KiB of heap and stack per run, for a
-		 * process that only waits on a pipe.  A fresh exec of the
-		 * runner (main() hands argv[1] == WATCHDOG_ARGV1 straight to
-		 * watchdog_exec_main) costs a few dozen.  If the exec fails,
-		 * the forked copy does the job. */
+		 * process that only waits on a pipe.  The helper, a small
+		 * static program, costs a few dozen.  Without it (or if the
+		 * exec fails) the forked copy does the job. */
 		if (self[0]) {
-			char *argv[] = { (char *)WATCHDOG_ARGV1, (char *)WATCHDOG_ARGV1, fdarg,
+			char *argv[] = { (char *)WATCHDOG_HELPER, (char *)WATCHDOG_ARGV1, fdarg,
 					 (char *)(cgroup_path ? cgroup_path : ""),
 					 (char *)(marker ? marker : ""), NULL };
 			char *envp[] = { NULL };
