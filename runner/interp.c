@@ -182,15 +182,85 @@ static void first_line(char *s)
 	s[strcspn(s, "\n")] = '\0';
 }
 
-/* Checks that path is an executable regular file and that it runs with
- * probe_args.  Returns 0 or -errno with why filled. */
-static int verify(const char *path, const char *const *pre, size_t npre,
-		  const char *const *probe, int timeout_ms, char *why, size_t whylen)
+/* The cache line of a verification: the file's identity, the path and
+ * the arguments (tab-separated; a path or argument holding a tab or a
+ * newline is never cached). */
+static bool cache_key(const char *path, const char *const *pre, size_t npre,
+		      const char *const *probe, const struct stat *st, char *key, size_t keylen)
 {
-	char *argv[8], out[256];
+	size_t i, n;
+
+	n = (size_t)snprintf(key, keylen, "%llu %llu %lld %lld.%09ld %lld.%09ld\t%s",
+			     (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+			     (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+			     st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+			     st->st_ctim.tv_nsec, path);
+	for (i = 0; i < npre && n < keylen; i++)
+		n += (size_t)snprintf(key + n, keylen - n, "\t%s", pre[i]);
+	for (i = 0; probe[i] && n < keylen; i++)
+		n += (size_t)snprintf(key + n, keylen - n, "\t%s", probe[i]);
+	return n < keylen && strchr(path, '\n') == NULL && strchr(path, '\t') == NULL;
+}
+
+/* Whether <dir>/interp-cache holds key, written less than the TTL ago.
+ * Lines are "<unix time> <key>". */
+static bool cache_hit(const char *dir, const char *key)
+{
+	char p[PATH_MAX], line[PATH_MAX + 256];
+	long long t;
+	int off;
+	bool hit = false;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/interp-cache", dir);
+	f = fopen(p, "re");
+	if (f == NULL)
+		return false;
+	while (!hit && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%lld %n", &t, &off) == 1 && strcmp(line + off, key) == 0 &&
+		    time(NULL) - t < INTERP_CACHE_TTL_S && time(NULL) >= t)
+			hit = true;
+	}
+	fclose(f);
+	return hit;
+}
+
+/* Appends key (one write, O_APPEND: concurrent runners never interleave
+ * within a line); past 16 KiB the file starts over. */
+static void cache_put(const char *dir, const char *key)
+{
+	char p[PATH_MAX], line[PATH_MAX + 256];
+	struct stat st;
+	int fd, n, flags = O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC;
+
+	snprintf(p, sizeof(p), "%s/interp-cache", dir);
+	if (stat(p, &st) == 0 && st.st_size > 16384)
+		flags |= O_TRUNC;
+	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)time(NULL), key);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	fd = open(p, flags, 0640);
+	if (fd < 0)
+		return;
+	if (write(fd, line, (size_t)n) != n) {
+		/* a cache: a failed write only costs the next check */
+	}
+	close(fd);
+}
+
+/* Checks that path is an executable regular file and that it runs with
+ * probe_args (unless cache_dir remembers it passing).  Returns 0 or -errno
+ * with why filled. */
+static int verify(const char *path, const char *const *pre, size_t npre,
+		  const char *const *probe, int timeout_ms, const char *cache_dir,
+		  char *why, size_t whylen)
+{
+	char *argv[8], out[256], key[PATH_MAX + 128];
 	struct stat st;
 	int ws = 0, ret;
 	size_t i, a = 0;
+	bool cacheable = false;
 
 	if (stat(path, &st) < 0) {
 		ret = -errno;
@@ -205,6 +275,11 @@ static int verify(const char *path, const char *const *pre, size_t npre,
 		ret = -errno;
 		snprintf(why, whylen, "%s: not executable: %s", path, strerror(errno));
 		return ret;
+	}
+	if (cache_dir) {
+		cacheable = cache_key(path, pre, npre, probe, &st, key, sizeof(key));
+		if (cacheable && cache_hit(cache_dir, key))
+			return 0;
 	}
 	argv[a++] = (char *)path;
 	for (i = 0; i < npre; i++)
@@ -233,6 +308,8 @@ static int verify(const char *path, const char *const *pre, size_t npre,
 			 WEXITSTATUS(ws), out[0] ? ": " : "", out);
 		return -ENOEXEC;
 	}
+	if (cacheable)
+		cache_put(cache_dir, key);
 	return 0;
 }
 
@@ -322,7 +399,8 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 			snprintf(c->path, sizeof(c->path), "%s", explicit_path);
 		}
 		set_args(c);
-		ret = verify(c->path, c->args, c->n_args, probe, timeout, why, sizeof(why));
+		ret = verify(c->path, c->args, c->n_args, probe, timeout, env->cache_dir,
+				 why, sizeof(why));
 		if (ret < 0) {
 			snprintf(c->reason, sizeof(c->reason), "%s (%s) is unusable: %s",
 				 c->setting, origin, why);
@@ -339,7 +417,8 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 				 env->container ? env->container : "detected");
 		} else {
 			set_args(c);
-			ret = verify(c->path, c->args, c->n_args, probe, timeout, why, sizeof(why));
+			ret = verify(c->path, c->args, c->n_args, probe, timeout, env->cache_dir,
+				 why, sizeof(why));
 			if (ret == 0) {
 				snprintf(c->reason, sizeof(c->reason),
 					 "project venv under RUNNER_PROJECT_DIR, not in a container");
@@ -354,7 +433,8 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 		if (path_lookup(pathvar, names[i], c->path, sizeof(c->path)) < 0)
 			continue;
 		set_args(c);
-		last = verify(c->path, c->args, c->n_args, probe, timeout, why, sizeof(why));
+		last = verify(c->path, c->args, c->n_args, probe, timeout, env->cache_dir,
+				 why, sizeof(why));
 		if (last == 0) {
 			snprintf(c->reason, sizeof(c->reason), "%s%s found on PATH%s", tried,
 				 names[i], env->in_container && lang == LANG_PYTHON ?
@@ -374,7 +454,8 @@ int interp_choose(const struct settings *s, enum interp_lang lang,
 		if (v >= 22006) {
 			c->args[0] = "--experimental-strip-types";
 			c->n_args = 1;
-			last = verify(c->path, c->args, c->n_args, probe, timeout, why, sizeof(why));
+			last = verify(c->path, c->args, c->n_args, probe, timeout, env->cache_dir,
+				 why, sizeof(why));
 			if (last == 0) {
 				snprintf(c->reason, sizeof(c->reason),
 					 "%snode %ld.%ld on PATH with --experimental-strip-types",

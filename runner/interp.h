@@ -39,7 +39,15 @@ struct interp_env {
 	bool in_container;	/* from container detection */
 	const char *container;	/* kind name, for the reason text */
 	int timeout_ms;		/* for the verification run; 0: 10 s */
+	/* When set, a passed verification is remembered in
+	 * <cache_dir>/interp-cache for INTERP_CACHE_TTL_S, keyed by the
+	 * path, the arguments and the file's identity (device, inode, size,
+	 * mtime, ctime), and not repeated while all of them match.  NULL:
+	 * always run the check (which, doctor). */
+	const char *cache_dir;
 };
+
+#define INTERP_CACHE_TTL_S 600
 
 /* "python", "node", "ts" -> lang, or -EINVAL. */
 int interp_lang_from_name(const char *name);

@@ -146,6 +146,15 @@ static int emit(struct log_writer *w, enum log_stream s, const char *data, size_
 	if (w->truncated)
 		return 0;
 	if (w->kept + len > w->cap) {
+		/* The whole lines that still fit are kept; never a part of
+		 * one. */
+		size_t fit = (size_t)(w->cap - w->kept);
+		const char *cut = fit ? memrchr(data, '\n', fit) : NULL;
+
+		if (cut) {
+			w->kept += (size_t)(cut - data) + 1;
+			add_row(w, s, data, (size_t)(cut - data) + 1);
+		}
 		w->truncated = true;
 		snprintf(note, sizeof(note),
 			 "[runner: log truncated: RUNNER_MAX_LOG (%llu bytes) reached; further output dropped]\n",
@@ -161,22 +170,34 @@ int log_writer_feed(struct log_writer *w, enum log_stream s, const char *data, s
 	size_t *pl = &w->part_len[s];
 	char *part = w->part[s];
 
+	/* A row is every whole line of what was read at once (they arrived
+	 * together: one timestamp says all there is to say about them), up
+	 * to LOG_CHUNK bytes; a line longer than that is cut in LOG_CHUNK
+	 * pieces.  Per-line rows cost an INSERT per line: most of the time
+	 * of a chatty run's capture. */
 	while (len > 0) {
-		const char *nl = memchr(data, '\n', len);
-		size_t take = nl ? (size_t)(nl - data) + 1 : len;
+		size_t room = LOG_CHUNK - *pl, span = len < room ? len : room, take;
+		const char *nl = memrchr(data, '\n', span);
 
-		if (*pl + take > LOG_CHUNK)
-			take = LOG_CHUNK - *pl;
-		if (*pl == 0 && nl && take == (size_t)(nl - data) + 1) {
-			/* A whole line straight from the read buffer. */
-			emit(w, s, data, take);
-		} else {
-			memcpy(part + *pl, data, take);
-			*pl += take;
-			if (part[*pl - 1] == '\n' || *pl == LOG_CHUNK) {
+		if (nl == NULL) {
+			memcpy(part + *pl, data, span);
+			*pl += span;
+			if (*pl == LOG_CHUNK) {
 				emit(w, s, part, *pl);
 				*pl = 0;
 			}
+			data += span;
+			len -= span;
+			continue;
+		}
+		take = (size_t)(nl - data) + 1;
+		if (*pl == 0) {
+			/* Whole lines straight from the read buffer. */
+			emit(w, s, data, take);
+		} else {
+			memcpy(part + *pl, data, take);
+			emit(w, s, part, *pl + take);
+			*pl = 0;
 		}
 		data += take;
 		len -= take;

@@ -17,8 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,9 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 			return ret;
 		e.in_container = dr.kind != CONTAINER_NONE;
 		e.container = container_kind_name(dr.kind);
+		/* A check that passed is not repeated for every run (see
+		 * interp.h): it was most of a short run's cost. */
+		e.cache_dir = s->state_dir;
 		ret = interp_choose(s, (enum interp_lang)lg, &e, &c);
 		detect_result_free(&dr);
 		if (ret < 0) {
@@ -339,6 +344,10 @@ static void unstage_dir(const char *rundir)
 
 static void unstage(struct sup *x)
 {
+	/* The staged name first: its extension may be none of those
+	 * unstage_dir knows (direct mode runs any allowed type). */
+	if (x->staged[0])
+		unlink(x->staged);
 	if (x->rundir[0])
 		unstage_dir(x->rundir);
 }
@@ -920,6 +929,10 @@ int run_supervise(const struct settings *s, const struct run_request *req,
 	ret = store_open(s->state_dir, &x.st, err, errlen);
 	if (ret < 0)
 		goto out_sig;
+	/* No lookaside (SQLite's per-connection pool of small blocks, some
+	 * 100 KiB when used): one connection per run adds up, and the
+	 * supervisor's few statements do not need it. */
+	sqlite3_db_config(store_db(x.st), SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
 	proc_start_time(getpid(), &self_start);
 	ret = runrec_set_supervisor(x.st, plan->id, getpid(), self_start);
 	if (ready_fd >= 0) {
@@ -990,6 +1003,11 @@ int run_supervise(const struct settings *s, const struct run_request *req,
 	x.deadline = mono_ms() + (int64_t)(x.timeout_ns / 1000000);
 	/* A cancel that came while we were setting up. */
 	check_cancel(&x);
+	/* The setup's garbage (detection, staging, the store's page cache)
+	 * would otherwise stay resident for the whole run: with hundreds
+	 * of runs each supervisor's idle size is what counts. */
+	sqlite3_db_release_memory(store_db(x.st));
+	malloc_trim(0);
 	main_loop(&x);
 
 finish:

@@ -6,7 +6,7 @@
  * waits for a concurrency slot (runrec_claim), stages the script in a
  * per-run directory of the runner directory (its working directory), puts
  * the child in a per-run cgroup (or, without one, relies on being a child
- * subreaper plus process group and /proc sweeps), forks a watchdog that
+ * subreaper plus process group and /proc sweeps), starts a watchdog that
  * kills the run if the supervisor dies, captures stdout and stderr into
  * the store, enforces the timeout, obeys cancel (SIGUSR1 after the store's
  * cancel flag is set; SIGTERM, SIGINT and SIGHUP to the supervisor count as

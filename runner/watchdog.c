@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,13 +81,40 @@ static void __attribute__((noreturn)) watchdog_main(int fd, const char *cgroup_p
 	_exit(0);
 }
 
+int watchdog_exec_main(int argc, char **argv)
+{
+	char *end;
+	long fd;
+
+	if (argc != 5 || strcmp(argv[1], WATCHDOG_ARGV1) != 0)
+		return 2;
+	fd = strtol(argv[2], &end, 10);
+	if (*end || fd < 0 || fd > 1 << 20)
+		return 2;
+	watchdog_main((int)fd, argv[3][0] ? argv[3] : NULL, argv[4][0] ? argv[4] : NULL);
+}
+
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
 {
+	char self[PATH_MAX], fdarg[16];
 	sigset_t none;
+	ssize_t sl;
 	int p[2];
 
 	w->pid = -1;
 	w->fd = -1;
+	/* The watchdog execs WATCHDOG_HELPER from our own directory (see
+	 * below); found before the fork, as the child should do as little
+	 * as it can. */
+	sl = readlink("/proc/self/exe", self, sizeof(self) - sizeof(WATCHDOG_HELPER) - 2);
+	self[sl > 0 ? sl : 0] = '\0';
+	if (strrchr(self, '/') != NULL) {
+		strcpy(strrchr(self, '/') + 1, WATCHDOG_HELPER);
+		if (access(self, X_OK) < 0)
+			self[0] = '\0';
+	} else {
+		self[0] = '\0';
+	}
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	w->pid = fork();
@@ -104,9 +132,16 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 		 * the run's pipes) would outlive the supervisor through us.
 		 * The strings need no copy: the child has its own copy of the
 		 * whole address space. */
-		for (fd = 3; fd < 1024; fd++)
-			if (fd != p[0])
-				close(fd);
+		unsigned keep = (unsigned)p[0];
+
+		if (keep < 3 ? syscall(SYS_close_range, 3U, ~0U, 0U) < 0 :
+		    (keep > 3 && syscall(SYS_close_range, 3U, keep - 1, 0U) < 0) ||
+		    syscall(SYS_close_range, keep + 1, ~0U, 0U) < 0) {
+			/* No close_range (old kernel, valgrind): one by one. */
+			for (fd = 3; fd < 1024; fd++)
+				if (fd != p[0])
+					close(fd);
+		}
 		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (fd >= 0) {
 			dup2(fd, 0);
@@ -117,6 +152,23 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* A fork shares the supervisor's pages copy-on-write, and
+		 * keeps the originals of every page the supervisor writes
+		 * later: a few hundred KiB of heap and stack per run, for a
+		 * process that only waits on a pipe.  The helper, a small
+		 * static program, costs a few dozen.  Without it (or if the
+		 * exec fails) the forked copy does the job. */
+		if (self[0]) {
+			char *argv[] = { (char *)WATCHDOG_HELPER, (char *)WATCHDOG_ARGV1, fdarg,
+					 (char *)(cgroup_path ? cgroup_path : ""),
+					 (char *)(marker ? marker : ""), NULL };
+			char *envp[] = { NULL };
+
+			snprintf(fdarg, sizeof(fdarg), "%d", p[0]);
+			fcntl(p[0], F_SETFD, 0);
+			execve(self, argv, envp);
+			fcntl(p[0], F_SETFD, FD_CLOEXEC);
+		}
 		watchdog_main(p[0], cgroup_path, marker);
 	}
 	close(p[0]);

@@ -26,6 +26,16 @@ struct watchdog {
  * "FIELDRIG_RUN_MARK=<token>".  Returns 0 or -errno. */
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker);
 
+/* The watchdog process is WATCHDOG_HELPER, from the directory of the
+ * running binary, when it is there (built and installed next to runner),
+ * else a forked copy of the supervisor.  The helper's main() is
+ * watchdog_exec_main, argv: WATCHDOG_HELPER WATCHDOG_ARGV1 FD CGROUP
+ * MARKER ("" for none); it never returns for a well-formed one (2 for
+ * anything else). */
+#define WATCHDOG_HELPER "runner-watchdog"
+#define WATCHDOG_ARGV1 "--watchdog"
+int watchdog_exec_main(int argc, char **argv);
+
 /* Tells the watchdog the supervisor finished its job; it exits.  The
  * caller reaps it (or the subreaper loop does). */
 void watchdog_done(struct watchdog *w);

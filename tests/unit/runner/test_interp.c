@@ -144,6 +144,68 @@ static void test_explicit_setting(void **state)
 	settings_free(&s);
 }
 
+/* How many lines the fake interpreter has appended to its log. */
+static int runs_logged(const char *log)
+{
+	FILE *f = fopen(log, "r");
+	int n = 0, c;
+
+	if (f == NULL)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* With a cache directory, a passed check is not repeated while the file
+ * stays the same; a changed file, or a failing one, is checked again. */
+static void test_verification_cache(void **state)
+{
+	struct interp_env e = { .timeout_ms = 5000 };
+	struct interp_choice c;
+	struct settings s;
+	char py[256], log[256], body[600], cache[256];
+
+	(void)state;
+	snprintf(py, sizeof(py), "%s/cachedpython", dir);
+	snprintf(log, sizeof(log), "%s/cachedpython.log", dir);
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	mkdir(cache, 0755);
+	snprintf(body, sizeof(body), "echo run >> '%s'; exit 0", log);
+	make_exe(py, body, 0755);
+	settings_with(&s, "RUNNER_PYTHON", py);
+	/* Without a cache directory every choice runs the check. */
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_int_equal(runs_logged(log), 2);
+	e.cache_dir = cache;
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_int_equal(runs_logged(log), 3);
+	assert_string_equal(c.path, py);
+	/* Another file at the same path (new inode, size, times): checked
+	 * again, and a failure is reported, not served from the cache. */
+	unlink(py);
+	snprintf(body, sizeof(body), "echo run >> '%s'; echo 'now broken' >&2; exit 1", log);
+	make_exe(py, body, 0755);
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), -EINVAL);
+	assert_non_null(strstr(c.reason, "now broken"));
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), -EINVAL);
+	assert_int_equal(runs_logged(log), 5);
+	/* Losing the execute bit is seen before the cache is looked at. */
+	unlink(py);
+	snprintf(body, sizeof(body), "echo run >> '%s'; exit 0", log);
+	make_exe(py, body, 0755);
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
+	assert_int_equal(runs_logged(log), 6);
+	assert_int_equal(chmod(py, 0644), 0);
+	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), -EINVAL);
+	assert_non_null(strstr(c.reason, "not executable"));
+	settings_free(&s);
+}
+
 static void test_venv_then_path(void **state)
 {
 	struct interp_env e = { .timeout_ms = 5000 };
@@ -260,6 +322,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_and_exec_errno),
 		cmocka_unit_test(test_explicit_setting),
+		cmocka_unit_test(test_verification_cache),
 		cmocka_unit_test(test_venv_then_path),
 		cmocka_unit_test(test_path_order_and_missing),
 		cmocka_unit_test(test_ts_choices),

@@ -175,6 +175,47 @@ static void test_cap_marker(void **state)
 	store_close(st);
 }
 
+/* What is read at once becomes one row of whole lines, and the cap still
+ * cuts between lines, never inside one. */
+static void test_read_rows_and_cap(void **state)
+{
+	struct log_writer w;
+	struct store *st;
+	int64_t id = fresh(&st);
+	char many[20 * 11 + 3], *got;
+	size_t len;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 20; i++)
+		memcpy(many + i * 11, "0123456789\n", 11);
+	memcpy(many + 220, "abc", 3);
+	assert_int_equal(log_writer_init(&w, st, id, 1 << 20), 0);
+	/* 20 lines and the start of a 21st: one row now, the 21st joins
+	 * the next read's. */
+	assert_int_equal(log_writer_feed(&w, LOG_STDOUT, many, sizeof(many)), 0);
+	assert_int_equal(log_writer_feed(&w, LOG_STDOUT, "def\nghi\n", 8), 0);
+	assert_int_equal(log_writer_close(&w), 0);
+	assert_int_equal(count_rows(st), 2);
+	got = dump(st, id, -1, &len);
+	assert_int_equal(len, 220 + 11);
+	assert_memory_equal(got + 220, "abcdef\nghi\n", 11);
+	free(got);
+	store_close(st);
+
+	id = fresh(&st);
+	assert_int_equal(log_writer_init(&w, st, id, 100), 0);
+	assert_int_equal(log_writer_feed(&w, LOG_STDOUT, many, 220), 0);
+	assert_int_equal(log_writer_close(&w), 0);
+	got = dump(st, id, -1, &len);
+	/* 9 whole lines (99 bytes) in one row, then the marker. */
+	assert_int_equal(count_rows(st), 2);
+	assert_memory_equal(got, many, 99);
+	assert_true(strncmp(got + 99, "[runner: log truncated", 22) == 0);
+	free(got);
+	store_close(st);
+}
+
 /* A batch is due LOG_BATCH_MS after its first row, not before. */
 static void test_batch_due(void **state)
 {
@@ -203,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_exact_bytes),
 		cmocka_unit_test(test_streams_and_order),
 		cmocka_unit_test(test_cap_marker),
+		cmocka_unit_test(test_read_rows_and_cap),
 		cmocka_unit_test(test_batch_due),
 	};
 

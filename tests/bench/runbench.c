@@ -1,0 +1,239 @@
+/* Workload driver of ci/bench-runner: built, never installed, not a test.
+ *
+ *   runbench spawn N PROG [ARG...]
+ *       N sequential posix_spawn + waitpid of PROG (stdout on /dev/null,
+ *       stderr inherited); each must exit 0.  Prints
+ *       "seconds S maxrss_kb K" (K: the largest child's peak RSS).
+ *   runbench cancel RUNNER_CMD... -- RUN_ID
+ *       Measures a cancel.  Before the clock starts, every process of the
+ *       run is collected: the pids in its cgroup (RUNBENCH_CGROUP) or,
+ *       without one, every process whose environment carries
+ *       RUNBENCH_MARK, and a pidfd is opened on each.  Then RUNNER_CMD
+ *       cancel RUN_ID is spawned (t0) and the pidfds are polled until every
+ *       one has exited (a zombie counts as gone: it runs no code and holds
+ *       no resources but its pid) and the cancel command has returned.
+ *       Prints "procs P kill_ms A cancel_ms B": A = t0 to the last process
+ *       gone, B = t0 to the cancel command's exit.  With RUNBENCH_EXPECT=N
+ *       the collection is repeated (up to a second) until N are found. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void __attribute__((noreturn)) die(const char *what)
+{
+	fprintf(stderr, "runbench: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static int cmd_spawn(int argc, char **argv)
+{
+	long n = atol(argv[0]), i;
+	struct rusage ru;
+	long maxrss = 0;
+	double t0;
+	pid_t p;
+	int ws;
+
+	if (n <= 0 || argc < 2) {
+		fprintf(stderr, "usage: runbench spawn N PROG [ARG...]\n");
+		return 2;
+	}
+	/* The children's stdout goes to /dev/null; ours carries the result. */
+	posix_spawn_file_actions_t fa;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		errno = posix_spawn(&p, argv[1], &fa, NULL, argv + 1, environ);
+		if (errno)
+			die(argv[1]);
+		if (wait4(p, &ws, 0, &ru) != p)
+			die("wait4");
+		if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+			fprintf(stderr, "runbench: %s: run %ld ended with status 0x%x\n", argv[1], i, ws);
+			return 1;
+		}
+		if (ru.ru_maxrss > maxrss)
+			maxrss = ru.ru_maxrss;
+	}
+	printf("seconds %.6f maxrss_kb %ld\n", now_s() - t0, maxrss);
+	return 0;
+}
+
+/* Whether /proc/PID/environ holds the entry mark. */
+static int has_mark(pid_t pid, const char *mark)
+{
+	char path[64], buf[65536];
+	size_t ml = strlen(mark), off = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	while (n > 0 && off < (size_t)n) {
+		size_t el = strnlen(buf + off, (size_t)n - off);
+
+		if (el == ml && memcmp(buf + off, mark, ml) == 0)
+			return 1;
+		off += el + 1;
+	}
+	return 0;
+}
+
+static int collect(pid_t *pids, int max)
+{
+	const char *cg = getenv("RUNBENCH_CGROUP"), *mark = getenv("RUNBENCH_MARK");
+	int n = 0;
+
+	if (cg && cg[0]) {
+		char path[4096];
+		FILE *f;
+		int pid;
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		f = fopen(path, "re");
+		if (f == NULL)
+			die(path);
+		while (n < max && fscanf(f, "%d", &pid) == 1)
+			pids[n++] = pid;
+		fclose(f);
+	} else if (mark && mark[0]) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+
+		if (d == NULL)
+			die("/proc");
+		while (n < max && (de = readdir(d)) != NULL) {
+			if (!isdigit((unsigned char)de->d_name[0]))
+				continue;
+			if (has_mark(atoi(de->d_name), mark))
+				pids[n++] = atoi(de->d_name);
+		}
+		closedir(d);
+	} else {
+		fprintf(stderr, "runbench cancel: set RUNBENCH_CGROUP or RUNBENCH_MARK\n");
+		exit(2);
+	}
+	return n;
+}
+
+static int cmd_cancel(int argc, char **argv)
+{
+	pid_t pids[4096], p;
+	struct pollfd *pf;
+	char *cargv[64];
+	int n, i, k = 0, left, ws, ca = 0;
+	double t0, t_kill = -1, t_cancel = -1;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--") != 0 && ca < 60; i++)
+		cargv[ca++] = argv[i];
+	if (i + 2 != argc) {
+		fprintf(stderr, "usage: runbench cancel RUNNER_CMD... -- RUN_ID\n");
+		return 2;
+	}
+	cargv[ca++] = "cancel";
+	cargv[ca++] = argv[i + 1];
+	cargv[ca] = NULL;
+	/* A process caught in the middle of an exec (setsid -> sleep) can
+	 * show no environment for an instant: look again, briefly, until
+	 * RUNBENCH_EXPECT processes are found. */
+	{
+		const char *e = getenv("RUNBENCH_EXPECT");
+		int want = e ? atoi(e) : 0, tries;
+
+		for (tries = 0; (n = collect(pids, 4096)) < want && tries < 100; tries++)
+			usleep(10000);
+	}
+	pf = calloc((size_t)n + 1, sizeof(*pf));
+	if (pf == NULL)
+		die("calloc");
+	for (i = 0; i < n; i++) {
+		int fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+
+		if (fd >= 0) {
+			pf[k].fd = fd;
+			pf[k++].events = POLLIN;
+		}
+	}
+	left = k;
+	t0 = now_s();
+	errno = posix_spawn(&p, cargv[0], NULL, NULL, cargv, environ);
+	if (errno)
+		die(cargv[0]);
+	pf[k].fd = (int)syscall(SYS_pidfd_open, p, 0);
+	pf[k].events = POLLIN;
+	if (pf[k].fd < 0)
+		die("pidfd_open");
+	while (left > 0 || t_cancel < 0) {
+		int r = poll(pf, (nfds_t)k + 1, 5000);
+
+		if (r < 0 && errno != EINTR)
+			die("poll");
+		if (r == 0) {
+			fprintf(stderr, "runbench cancel: %d of %d processes alive, cancel %s, after 5 s of nothing\n",
+				left, k, t_cancel < 0 ? "still running" : "returned");
+			return 1;
+		}
+		for (i = 0; i < k; i++) {
+			if (pf[i].fd >= 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				close(pf[i].fd);
+				pf[i].fd = -1;
+				if (--left == 0)
+					t_kill = now_s();
+			}
+		}
+		if (t_cancel < 0 && (pf[k].revents & POLLIN) && waitpid(p, &ws, 0) == p) {
+			t_cancel = now_s();
+			close(pf[k].fd);
+			pf[k].fd = -1;
+			if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+				fprintf(stderr, "runbench cancel: %s cancel ended with status 0x%x\n",
+					cargv[0], ws);
+				return 1;
+			}
+		}
+	}
+	if (k == 0)
+		t_kill = t0;
+	printf("procs %d kill_ms %.3f cancel_ms %.3f\n", k, (t_kill - t0) * 1e3, (t_cancel - t0) * 1e3);
+	free(pf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 3 && strcmp(argv[1], "spawn") == 0)
+		return cmd_spawn(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "cancel") == 0)
+		return cmd_cancel(argc - 2, argv + 2);
+	fprintf(stderr, "usage: runbench spawn N PROG [ARG...] | cancel RUNNER_CMD... -- RUN_ID\n");
+	return 2;
+}
