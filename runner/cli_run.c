@@ -29,7 +29,7 @@
 
 const char cli_run_usage[] =
 "  exec SCRIPT_ID [--timeout DUR] [--detach] [--arg A]... [--env K=V]... [--user NAME]\n"
-"       [--restart no|on-failure|always] [--max-restarts N]\n"
+"       [--restart no|on-failure|always] [--max-restarts N] [--net none|host]\n"
 "                              run a script; prints the run id first; exit 0 if COMPLETED\n"
 "  status RUN                  a run's status, exit code or signal, error, times\n"
 "  logs RUN [--follow] [--stream stdout|stderr]\n"
@@ -55,7 +55,7 @@ bool cli_run_known(const char *name)
 }
 
 enum {
-	O_TIMEOUT = 300, O_OLDER, O_RESTART, O_MAX_RESTARTS, O_DETACH, O_ARG, O_ENV, O_USER, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
+	O_TIMEOUT = 300, O_OLDER, O_RESTART, O_MAX_RESTARTS, O_DETACH, O_ARG, O_ENV, O_USER, O_NET, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
 };
 
 static const struct option opts[] = {
@@ -67,6 +67,7 @@ static const struct option opts[] = {
 	{ "arg", required_argument, NULL, O_ARG },
 	{ "env", required_argument, NULL, O_ENV },
 	{ "user", required_argument, NULL, O_USER },
+	{ "net", required_argument, NULL, O_NET },
 	{ "follow", no_argument, NULL, O_FOLLOW },
 	{ "stream", required_argument, NULL, O_STREAM },
 	{ "json", no_argument, NULL, O_JSON },
@@ -92,7 +93,7 @@ static bool allowed(const char *cmd, int o)
 	switch (o) {
 	case O_JSON: case O_HELP: return true;
 	case O_TIMEOUT: return !strcmp(cmd, "exec") || !strcmp(cmd, "wait");
-	case O_DETACH: case O_ARG: case O_ENV: case O_USER: case O_RESTART: case O_MAX_RESTARTS:
+	case O_DETACH: case O_ARG: case O_ENV: case O_USER: case O_NET: case O_RESTART: case O_MAX_RESTARTS:
 		return !strcmp(cmd, "exec");
 	case O_FOLLOW: case O_STREAM: return !strcmp(cmd, "logs");
 	case O_OLDER: return !strcmp(cmd, "cleanup");
@@ -133,6 +134,13 @@ static int parse(int argc, char **argv, struct args *a)
 				return EXIT_USAGE;
 			}
 			a->have_timeout = true;
+			break;
+		case O_NET:
+			if (strcmp(optarg, "none") && strcmp(optarg, "host")) {
+				errline("exec --net: '%s': expected none or host", optarg);
+				return EXIT_USAGE;
+			}
+			a->req.net = optarg;
 			break;
 		case O_RESTART:
 			if (strcmp(optarg, "no") && strcmp(optarg, "on-failure") && strcmp(optarg, "always")) {

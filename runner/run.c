@@ -5,6 +5,7 @@
 #include "cgroup.h"
 #include "detect.h"
 #include "diag.h"
+#include "errnames.h"
 #include "interp.h"
 #include "logs.h"
 #include "proctree.h"
@@ -69,6 +70,11 @@ static bool env_name_ok(const char *kv)
 	       strncmp(kv, "FIELDRIG_RUN_ID=", 16) != 0;
 }
 
+bool run_net_none(const struct settings *s, const struct run_request *req)
+{
+	return req->net ? strcmp(req->net, "none") == 0 : s->net_none;
+}
+
 static char *request_json(const struct settings *s, const struct run_request *req)
 {
 	json_t *args = json_array(), *env = json_array(), *o;
@@ -79,7 +85,7 @@ static char *request_json(const struct settings *s, const struct run_request *re
 		json_array_append_new(args, json_string(req->args[i]));
 	for (i = 0; env && i < req->n_env; i++)
 		json_array_append_new(env, json_string(req->env[i]));
-	o = json_pack("{s:o, s:o, s:I, s:s?, s:s, s:s, s:i, s:i, s:I}", "args", args, "env", env,
+	o = json_pack("{s:o, s:o, s:I, s:s?, s:s, s:s, s:i, s:i, s:I, s:s}", "args", args, "env", env,
 		      "timeout_ms", (json_int_t)((req->timeout_ns ? req->timeout_ns :
 						 s->max_execution_ns) / 1000000),
 		      "user", req->user,
@@ -87,7 +93,8 @@ static char *request_json(const struct settings *s, const struct run_request *re
 		      "restart", req->restart ? req->restart : "no",
 		      "max_restarts", (int)req->max_restarts,
 		      "attempt", (int)req->attempt,
-		      "restart_of", (json_int_t)req->restart_of);
+		      "restart_of", (json_int_t)req->restart_of,
+		      "network", run_net_none(s, req) ? "none" : "host");
 	if (o == NULL)
 		return NULL;
 	out = json_dumps(o, JSON_COMPACT);
@@ -602,6 +609,7 @@ static int spawn_child(struct sup *x)
 	sr.drop = x->req->drop;
 	sr.uid = x->req->uid;
 	sr.gid = x->req->gid;
+	sr.new_netns = run_net_none(x->s, x->req);
 
 	ret = spawn_start(&sr, &ch);
 	free_env(envp);
@@ -638,6 +646,12 @@ static int spawn_child(struct sup *x)
 			snprintf(x->error, sizeof(x->error), "chdir in the child before exec: %s",
 				 d ? d : strerror(-ret));
 			free(d);
+		} else if (st == SPAWN_STEP_NETNS) {
+			/* No silent fallback to the host's network. */
+			snprintf(x->error, sizeof(x->error), "network isolation (--net none / "
+				 "RUNNER_NETWORK=none): %s or bringing lo up in the child before exec: "
+				 "%s (%s)%s", spawn_step_name(st), strerror(-ret), errno_name(-ret) ? errno_name(-ret) : "?",
+				 -ret == EPERM ? "; needs CAP_SYS_ADMIN (run as root) or --net host" : "");
 		} else {
 			snprintf(x->error, sizeof(x->error), "%s in the child before exec: %s",
 				 spawn_step_name(st), strerror(-ret));

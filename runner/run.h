@@ -47,6 +47,9 @@ struct run_request {
 	unsigned max_restarts;
 	unsigned attempt;
 	int64_t restart_of;
+	/* --net: "none" (a network namespace of its own, only lo, up) or
+	 * "host"; NULL: RUNNER_NETWORK. */
+	const char *net;
 };
 
 /* What the supervisor needs beyond the request: filled by run_prepare. */
@@ -65,6 +68,10 @@ struct run_plan {
  * bad --env), or another -errno; err names the cause. */
 int run_prepare(const struct settings *s, struct store *st, const struct run_request *req,
 		struct run_plan *plan, char *err, size_t errlen);
+
+/* Whether the run gets a network namespace of its own (--net none, else
+ * RUNNER_NETWORK=none). */
+bool run_net_none(const struct settings *s, const struct run_request *req);
 
 /* Supervises the run to its verdict (opens its own store connection: call
  * it with no connection carried across a fork).  ready_fd, when >= 0, gets

@@ -456,7 +456,10 @@ static json_t *opt_time(int64_t ms)
 
 json_t *run_rec_to_json(const struct run_rec *r)
 {
-	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	json_t *o, *req;
+	const char *net = NULL;
+
+	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 			 "s:o, s:s, s:b, s:o, s:I, s:o}",
 			 "id", (json_int_t)r->id,
 			 "script_id", r->script_id,
@@ -477,4 +480,12 @@ json_t *run_rec_to_json(const struct run_rec *r)
 			 "supervisor_pid", opt_int(r->supervisor_pid > 0, r->supervisor_pid),
 			 "log_bytes", (json_int_t)r->log_bytes,
 			 "workdir", r->workdir ? json_string(r->workdir) : json_null());
+	/* The network the run had: "none" (its own namespace) or "host". */
+	req = r->request ? json_loads(r->request, 0, NULL) : NULL;
+	if (req)
+		net = json_string_value(json_object_get(req, "network"));
+	if (o)
+		json_object_set_new(o, "network", json_string(net ? net : "host"));
+	json_decref(req);
+	return o;
 }

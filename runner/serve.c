@@ -169,6 +169,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	req->attempt = attempt + 1;
 	req->restart_of = r->id;
 	req->user = json_string_value(json_object_get(j, "user"));
+	req->net = json_string_value(json_object_get(j, "network"));
 	if (req->user) {
 		struct passwd *pw = getpwnam(req->user);
 

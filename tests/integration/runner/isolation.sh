@@ -1,0 +1,82 @@
+#!/bin/bash
+# Isolation of a run: network (--net none / RUNNER_NETWORK=none: a network
+# namespace of its own with only lo, brought up) and the process and memory
+# limits (RUNNER_MAX_PROCS, RUNNER_MEMORY_LIMIT), checked by their effect
+# through whichever mechanism the host offers (cgroup pids.max/memory.max,
+# else RLIMIT_NPROC/RLIMIT_DATA), and the mechanism reported.
+. "$(dirname "$0")/lib.sh"
+
+need_root
+PY=/usr/bin/python3
+[ -x "$PY" ] || skip "needs $PY"
+export RUNNER_PYTHON=$PY RUNNER_KILL_GRACE=200ms
+S="$WORK/state"
+r() { "$RUNNER" --state "$S" "$@"; }
+field() { r status "$1" --json | "$PY" -c "import json,sys; v=json.load(sys.stdin)['$2']; print('' if v is None else v)"; }
+PIDS=""
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; cleanup' EXIT
+
+# ---- network ----
+# A TCP listener in the host's namespace, on 127.0.0.1.
+"$PY" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept(); c.close()
+' >"$WORK/port" &
+PIDS="$PIDS $!"
+for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+PORT=$(cat "$WORK/port")
+cat >"$WORK/net.py" <<'PYEOF'
+import socket, sys
+port = int(sys.argv[1])
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    print("host-listener: connected")
+except OSError as e:
+    print("host-listener: failed", e.errno)
+with open("/proc/net/dev") as f:
+    print("ifaces:", ",".join(sorted(l.split(":")[0].strip() for l in f.readlines()[2:])))
+# lo works inside the run: a listener of its own.
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+socket.create_connection(s.getsockname(), timeout=2).close()
+print("own-loopback: connected")
+PYEOF
+NET=$(r upload "$WORK/net.py")
+
+run 0 --state "$S" exec "$NET" --arg "$PORT"
+check "without --net: the host's listener is reachable" grep -qx "host-listener: connected" <<<"$(r logs "$(head -1 <<<"$OUT")")"
+
+run 0 --state "$S" exec "$NET" --net none --arg "$PORT"
+N1=$(head -1 <<<"$OUT")
+L=$(r logs "$N1")
+check "--net none: connect to the host's 127.0.0.1 listener fails" grep -q "^host-listener: failed" <<<"$L"
+check "--net none: only lo in /proc/net/dev" grep -qx "ifaces: lo" <<<"$L"
+check "--net none: lo is up inside" grep -qx "own-loopback: connected" <<<"$L"
+check "--net none: status --json says network none" [ "$(field "$N1" network)" = none ]
+
+RUNNER_NETWORK=none run 0 --state "$S" exec "$NET" --arg "$PORT"
+check "RUNNER_NETWORK=none: the host's listener is unreachable" grep -q "^host-listener: failed" <<<"$(r logs "$(head -1 <<<"$OUT")")"
+RUNNER_NETWORK=none run 0 --state "$S" exec "$NET" --net host --arg "$PORT"
+check "--net host overrides RUNNER_NETWORK=none" grep -qx "host-listener: connected" <<<"$(r logs "$(head -1 <<<"$OUT")")"
+RUNNER_NETWORK=off run 2 --state "$S" config
+check "a bad RUNNER_NETWORK is named" contains "$ERR" "RUNNER_NETWORK: invalid value 'off'"
+run 2 --state "$S" exec "$NET" --net off
+check "a bad --net is named" contains "$ERR" "exec --net: 'off': expected none or host"
+
+# Without CAP_SYS_ADMIN unshare(CLONE_NEWNET) is refused: an exec error,
+# never a silent run on the host's network.
+S2="$WORK/state2"
+mkdir -m 0755 "$S2" && chown 65534:65534 "$S2"
+cp "$WORK/net.py" "$WORK/net2.py" && chmod 644 "$WORK/net2.py"
+run_as_nobody 0 --state "$S2" upload "$WORK/net2.py"
+NET2=$OUT
+run_as_nobody 1 --state "$S2" exec "$NET2" --net none --arg "$PORT"
+N2=$(head -1 <<<"$OUT")
+check "as uid 65534 --net none fails at unshare with EPERM" contains "$ERR" "unshare(CLONE_NEWNET)"
+check "the error names EPERM" contains "$ERR" "(EPERM)"
+check "the run is FAILED with that error" [ "$("$RUNNER" --state "$S2" status "$N2" --json | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(j["status"], "EPERM" in (j["error"] or ""))')" = "FAILED True" ]
+check "the script never ran" [ -z "$("$RUNNER" --state "$S2" logs "$N2" --stream stdout | grep -v '^\[runner\]')" ]
+
+finish
