@@ -7,6 +7,7 @@
 #include "diag.h"
 #include "errnames.h"
 #include "interp.h"
+#include "runlimits.h"
 #include "logs.h"
 #include "proctree.h"
 #include "runnerdir.h"
@@ -610,6 +611,13 @@ static int spawn_child(struct sup *x)
 	sr.uid = x->req->uid;
 	sr.gid = x->req->gid;
 	sr.new_netns = run_net_none(x->s, x->req);
+	{
+		char desc[PATH_MAX + 512];
+
+		limits_choose(x->s->max_procs, x->s->memory_limit, x->have_cg ? &x->cg : NULL,
+			      x->req->drop, x->req->uid, &sr.lim, desc, sizeof(desc));
+		note(x, "%s", desc);
+	}
 
 	ret = spawn_start(&sr, &ch);
 	free_env(envp);

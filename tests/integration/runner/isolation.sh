@@ -79,4 +79,82 @@ check "the error names EPERM" contains "$ERR" "(EPERM)"
 check "the run is FAILED with that error" [ "$("$RUNNER" --state "$S2" status "$N2" --json | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(j["status"], "EPERM" in (j["error"] or ""))')" = "FAILED True" ]
 check "the script never ran" [ -z "$("$RUNNER" --state "$S2" logs "$N2" --stream stdout | grep -v '^\[runner\]')" ]
 
+# ---- limits, by their effect ----
+# A fork storm as nobody under RUNNER_MAX_PROCS=20: children that sleep
+# until fork fails.  pids.max counts the run's cgroup; RLIMIT_NPROC counts
+# every process of uid 65534, so the others of that user are counted first.
+cat >"$WORK/storm.py" <<'PYEOF'
+import os, sys, time, signal
+kids = []
+err = "none"
+for i in range(500):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = e.strerror
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    kids.append(pid)
+print("forked", len(kids), "then", err, flush=True)
+for k in kids:
+    os.kill(k, signal.SIGKILL)
+    os.waitpid(k, 0)
+PYEOF
+STORM=$(r upload "$WORK/storm.py")
+OTHERS=$(pgrep -u 65534 | wc -l)
+RUNNER_MAX_PROCS=20 run 0 --state "$S" exec "$STORM" --user nobody --timeout 60s
+SR=$(head -1 <<<"$OUT")
+L=$(r logs "$SR")
+NOTE=$(grep '^\[runner\] limits:' <<<"$L")
+echo "# $NOTE"
+echo "# $(grep '^forked' <<<"$L") (other processes of uid 65534 at the start: $OTHERS)"
+N=$(grep '^forked' <<<"$L" | awk '{print $2}')
+check "fork storm: fork was refused" grep -q "^forked [0-9]* then Resource temporarily unavailable" <<<"$L"
+check "fork storm: capped at 20 processes (the script and its children: $((N + 1)))" [ -n "$N" ] && [ $((N + 1)) -le 20 ]
+check "fork storm: not far below the cap ($N children, $OTHERS others of the user)" [ -n "$N" ] && [ $((N + 1 + OTHERS)) -ge 18 ]
+check "the mechanism is named" grep -Eq "processes 20 by (cgroup pids.max|RLIMIT_NPROC \(per user)" <<<"$NOTE"
+if grep -q "by RLIMIT_NPROC" <<<"$NOTE"; then
+	# A root run on this host: RLIMIT_NPROC cannot bind it, and it says so.
+	RUNNER_MAX_PROCS=20 run 0 --state "$S" exec "$NET" --arg "$PORT"
+	check "a root run without a pids controller says its processes are NOT LIMITED" grep -q "^\[runner\] limits: processes NOT LIMITED: RLIMIT_NPROC 20 does not bind root" <<<"$(r logs "$(head -1 <<<"$OUT")")"
+fi
+
+# A memory hog under RUNNER_MEMORY_LIMIT=64MiB: 1 MiB blocks, touched.
+cat >"$WORK/hog.py" <<'PYEOF'
+import sys
+blocks = []
+try:
+    for i in range(1, 1025):
+        blocks.append(bytearray(1 << 20))
+        print("MiB", i, flush=True)
+except MemoryError:
+    print("MemoryError at", len(blocks), "MiB", flush=True)
+    sys.exit(3)
+PYEOF
+HOG=$(r upload "$WORK/hog.py")
+RUNNER_MEMORY_LIMIT=64MiB run 1 --state "$S" exec "$HOG" --user nobody --timeout 60s
+HR=$(head -1 <<<"$OUT")
+L=$(r logs "$HR")
+NOTE=$(grep '^\[runner\] limits:' <<<"$L")
+LAST=$(grep '^MiB' <<<"$L" | tail -1 | awk '{print $2}')
+echo "# $NOTE"
+echo "# last block: ${LAST:-none} MiB; $(grep MemoryError <<<"$L"); status $(field "$HR" status) exit $(field "$HR" exit_code) signal $(field "$HR" signal)"
+check "memory hog: stopped below 64 MiB of blocks" [ -n "$LAST" ] && [ "$LAST" -lt 64 ]
+check "memory hog: got near the limit (over 32 MiB)" [ -n "$LAST" ] && [ "$LAST" -gt 32 ]
+if grep -q "memory 67108864 bytes by RLIMIT_DATA" <<<"$NOTE"; then
+	check "RLIMIT_DATA: the script saw MemoryError and the run FAILED with its exit 3" \
+		[ "$(field "$HR" status) $(field "$HR" exit_code)" = "FAILED 3" ]
+else
+	check "memory.max: the run was killed (SIGKILL by the OOM killer)" \
+		[ "$(field "$HR" status) $(field "$HR" signal)" = "FAILED 9" ]
+	check "the mechanism is named" grep -q "memory 67108864 bytes by cgroup memory.max" <<<"$NOTE"
+fi
+check "no process of uid 65534 from the tests left" sh -c "! pgrep -u 65534 -f 'storm|hog' >/dev/null"
+for id in "$SR" "$HR"; do
+	cg=$(field "$id" cgroup)
+	check "run $id: its cgroup (${cg:-none}) is gone" [ -z "$cg" -o ! -d "${cg:-/nonexistent}" ]
+done
+
 finish
