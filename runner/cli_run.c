@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "cli_run.h"
+#include "adopt.h"
 #include "cleanup.h"
 #include "serve.h"
 #include "lifecycle.h"
@@ -42,7 +43,7 @@ const char cli_run_usage[] =
 "  serve                       restarts by policy, recover and cleanup every interval; SIGTERM stops\n";
 
 static const char *const names[] = { "exec", "status", "logs", "wait", "cancel", "list",
-				     "recover", "cleanup", "serve", NULL };
+				     "recover", "cleanup", "serve", "adopt-run", NULL };
 
 bool cli_run_known(const char *name)
 {
@@ -502,10 +503,13 @@ static int cmd_list(const struct settings *s, struct args *a)
 	return a->json ? print_json(json_pack("{s:o}", "runs", arr)) : EXIT_OK;
 }
 
+static int recover_lines;
+
 static void recover_line(void *ctx, int64_t id, const char *line)
 {
 	json_t *arr = ctx;
 
+	recover_lines++;
 	if (arr)
 		json_array_append_new(arr, json_pack("{s:I, s:s}", "id", (json_int_t)id,
 						     "decision", line));
@@ -526,7 +530,7 @@ static int cmd_recover(const struct settings *s, struct args *a)
 		return EXIT_FAILED;
 	if (a->json)
 		arr = json_array();
-	ret = run_recover(st, recover_line, arr, err, sizeof(err));
+	ret = run_recover_policy(s, st, recover_line, arr, err, sizeof(err));
 	store_close(st);
 	if (ret < 0) {
 		errline("recover: %s", ret == -ENOMEM ? strerror(ENOMEM) : err);
@@ -535,7 +539,7 @@ static int cmd_recover(const struct settings *s, struct args *a)
 	}
 	if (a->json)
 		return print_json(json_pack("{s:i, s:o}", "lost", ret, "runs", arr));
-	if (ret == 0)
+	if (ret == 0 && recover_lines == 0)
 		printf("nothing to recover\n");
 	return EXIT_OK;
 }
@@ -629,7 +633,19 @@ int cli_run(const struct settings *s, bool json, int argc, char **argv)
 		rc = cmd_cancel(s, a);
 	else if (!strcmp(a->cmd, "list"))
 		rc = cmd_list(s, a);
-	else if (!strcmp(a->cmd, "serve"))
+	else if (!strcmp(a->cmd, "adopt-run")) {
+		/* Internal: exec'd by run_adopt (adopt.h). */
+		int64_t id;
+		uint64_t fd;
+
+		if (a->argc != 2 || (rc = run_id(a, &id)) >= 0 || parse_u64(a->argv[1], &fd) < 0 ||
+		    fd > 1024) {
+			errline("adopt-run: internal command: ID FD");
+			rc = EXIT_USAGE;
+		} else {
+			run_adopt_main(s, id, (int)fd);
+		}
+	} else if (!strcmp(a->cmd, "serve"))
 		rc = cmd_serve(s, a);
 	else if (!strcmp(a->cmd, "cleanup"))
 		rc = cmd_cleanup(s, a);

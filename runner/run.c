@@ -4,6 +4,7 @@
 #include "run.h"
 #include "cgroup.h"
 #include "detect.h"
+#include "adopt.h"
 #include "diag.h"
 #include "errnames.h"
 #include "interp.h"
@@ -1269,6 +1270,13 @@ static int collect(void *ctx, const struct run_rec *r)
 int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *line),
 		void *ctx, char *err, size_t errlen)
 {
+	return run_recover_policy(NULL, st, cb, ctx, err, errlen);
+}
+
+int run_recover_policy(const struct settings *s, struct store *st,
+		       void (*cb)(void *ctx, int64_t id, const char *line), void *ctx,
+		       char *err, size_t errlen)
+{
 	struct recover_ctx *c = calloc(1, sizeof(*c));
 	int lost = 0, ret;
 	size_t i;
@@ -1304,9 +1312,30 @@ int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *
 		}
 		procs = procs || (r.pid > 0 && proc_alive((pid_t)r.pid, r.pid_start)) ||
 			(r.marker[0] && proc_count_marked(marker) > 0);
-		/* Policy: processes without a supervisor are killed, not
-		 * adopted - nobody would capture their output or enforce their
-		 * timeout. */
+		/* RUNNER_RECOVER_POLICY=adopt: a new supervisor takes a
+		 * running run over (adopt.h); kill (the default), or a failed
+		 * adoption: processes without a supervisor are killed. */
+		if (procs && s && s->recover_adopt && r.state == RS_RUNNING) {
+			char aerr[512], line[1024];
+			int ap = run_adopt(s, &r, aerr, sizeof(aerr));
+
+			if (ap > 0) {
+				if (cb) {
+					snprintf(line, sizeof(line), "run %lld: ADOPTED: supervisor %lld gone "
+						 "(found by runner recover); its processes live; adopted by "
+						 "supervisor %d (RUNNER_RECOVER_POLICY=adopt)",
+						 (long long)r.id, (long long)r.supervisor_pid, ap);
+					cb(ctx, r.id, line);
+				}
+				run_rec_free(&r);
+				continue;
+			}
+			if (cb) {
+				snprintf(line, sizeof(line), "run %lld: adoption failed (%s); killing instead",
+					 (long long)r.id, aerr);
+				cb(ctx, r.id, line);
+			}
+		}
 		if (procs || r.cgroup)
 			domain_kill_orphaned(r.cgroup, r.marker[0] ? marker : NULL, 5000);
 		snprintf(why, sizeof(why), "%s; supervisor %lld gone (found by runner recover)%s",

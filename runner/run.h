@@ -105,5 +105,11 @@ int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t
  * -errno. */
 int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *line),
 		void *ctx, char *err, size_t errlen);
+/* The same under RUNNER_RECOVER_POLICY: with s->recover_adopt a RUNNING
+ * run whose processes live is handed to an adopting supervisor (adopt.h)
+ * instead of being killed; s may be NULL (kill). */
+int run_recover_policy(const struct settings *s, struct store *st,
+		       void (*cb)(void *ctx, int64_t id, const char *line), void *ctx,
+		       char *err, size_t errlen);
 
 #endif

@@ -78,7 +78,7 @@ static void housekeeping(const struct settings *s, struct store *st)
 	struct cleanup_stats cs;
 	char err[1024];
 
-	if (run_recover(st, recover_cb, NULL, err, sizeof(err)) < 0)
+	if (run_recover_policy(s, st, recover_cb, NULL, err, sizeof(err)) < 0)
 		say("recover-failed error=\"%s\"", err);
 	if (cleanup_run(s, st, 3600000, cleaned, NULL, &cs, err, sizeof(err)) < 0)
 		say("cleanup-failed error=\"%s\"", err);
