@@ -617,7 +617,9 @@ static int spawn_child(struct sup *x)
 
 		limits_choose(x->s->max_procs, x->s->memory_limit, x->have_cg ? &x->cg : NULL,
 			      x->req->drop, x->req->uid, &sr.lim, desc, sizeof(desc));
-		note(x, "%s", desc);
+		/* In the record, not the log: the log is the script's own
+		 * output, byte for byte. */
+		runrec_set_limits(x->st, x->plan->id, desc);
 	}
 
 	ret = spawn_start(&sr, &ch);

@@ -427,6 +427,23 @@ int runrec_set_workdir(struct store *st, int64_t id, const char *workdir)
 	return rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
 
+int runrec_set_limits(struct store *st, int64_t id, const char *limits)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(store_db(st), "UPDATE runs SET request = "
+				"json_set(coalesce(request, '{}'), '$.limits', ?) WHERE id = ?",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sq_errno(rc);
+	sqlite3_bind_text(s, 1, limits, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
 int runrec_add_log_bytes(struct store *st, int64_t id, int64_t bytes)
 {
 	int64_t v[2] = { bytes, id };
@@ -457,7 +474,7 @@ static json_t *opt_time(int64_t ms)
 json_t *run_rec_to_json(const struct run_rec *r)
 {
 	json_t *o, *req;
-	const char *net = NULL;
+	const char *net = NULL, *lim = NULL;
 
 	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 			 "s:o, s:s, s:b, s:o, s:I, s:o}",
@@ -482,10 +499,15 @@ json_t *run_rec_to_json(const struct run_rec *r)
 			 "workdir", r->workdir ? json_string(r->workdir) : json_null());
 	/* The network the run had: "none" (its own namespace) or "host". */
 	req = r->request ? json_loads(r->request, 0, NULL) : NULL;
-	if (req)
+	if (req) {
 		net = json_string_value(json_object_get(req, "network"));
-	if (o)
+		lim = json_string_value(json_object_get(req, "limits"));
+	}
+	if (o) {
 		json_object_set_new(o, "network", json_string(net ? net : "host"));
+		/* Which mechanism enforced the process and memory limits. */
+		json_object_set_new(o, "limits", lim ? json_string(lim) : json_null());
+	}
 	json_decref(req);
 	return o;
 }

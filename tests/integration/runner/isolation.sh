@@ -107,18 +107,18 @@ OTHERS=$(pgrep -u 65534 | wc -l)
 RUNNER_MAX_PROCS=20 run 0 --state "$S" exec "$STORM" --user nobody --timeout 60s
 SR=$(head -1 <<<"$OUT")
 L=$(r logs "$SR")
-NOTE=$(grep '^\[runner\] limits:' <<<"$L")
+NOTE=$(field "$SR" limits)
 echo "# $NOTE"
 echo "# $(grep '^forked' <<<"$L") (other processes of uid 65534 at the start: $OTHERS)"
 N=$(grep '^forked' <<<"$L" | awk '{print $2}')
 check "fork storm: fork was refused" grep -q "^forked [0-9]* then Resource temporarily unavailable" <<<"$L"
 check "fork storm: capped at 20 processes (the script and its children: $((N + 1)))" [ -n "$N" ] && [ $((N + 1)) -le 20 ]
 check "fork storm: not far below the cap ($N children, $OTHERS others of the user)" [ -n "$N" ] && [ $((N + 1 + OTHERS)) -ge 18 ]
-check "the mechanism is named" grep -Eq "processes 20 by (cgroup pids.max|RLIMIT_NPROC \(per user)" <<<"$NOTE"
+check "status --json limits names the mechanism" grep -Eq "processes 20 by (cgroup pids.max|RLIMIT_NPROC \(per user)" <<<"$NOTE"
 if grep -q "by RLIMIT_NPROC" <<<"$NOTE"; then
 	# A root run on this host: RLIMIT_NPROC cannot bind it, and it says so.
 	RUNNER_MAX_PROCS=20 run 0 --state "$S" exec "$NET" --arg "$PORT"
-	check "a root run without a pids controller says its processes are NOT LIMITED" grep -q "^\[runner\] limits: processes NOT LIMITED: RLIMIT_NPROC 20 does not bind root" <<<"$(r logs "$(head -1 <<<"$OUT")")"
+	check "a root run without a pids controller says its processes are NOT LIMITED" grep -q "^limits: processes NOT LIMITED: RLIMIT_NPROC 20 does not bind root" <<<"$(field "$(head -1 <<<"$OUT")" limits)"
 fi
 
 # A memory hog under RUNNER_MEMORY_LIMIT=64MiB: 1 MiB blocks, touched.
@@ -137,7 +137,7 @@ HOG=$(r upload "$WORK/hog.py")
 RUNNER_MEMORY_LIMIT=64MiB run 1 --state "$S" exec "$HOG" --user nobody --timeout 60s
 HR=$(head -1 <<<"$OUT")
 L=$(r logs "$HR")
-NOTE=$(grep '^\[runner\] limits:' <<<"$L")
+NOTE=$(field "$HR" limits)
 LAST=$(grep '^MiB' <<<"$L" | tail -1 | awk '{print $2}')
 echo "# $NOTE"
 echo "# last block: ${LAST:-none} MiB; $(grep MemoryError <<<"$L"); status $(field "$HR" status) exit $(field "$HR" exit_code) signal $(field "$HR" signal)"
