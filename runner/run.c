@@ -15,6 +15,7 @@
 #include "runrec.h"
 #include "spawn.h"
 #include "upload.h"
+#include "userexec.h"
 #include "watchdog.h"
 
 #include <errno.h>
@@ -104,10 +105,29 @@ static char *request_json(const struct settings *s, const struct run_request *re
 	return out;
 }
 
+/* Replaces c's interpreter by the system one when req's user cannot
+ * execute it (and can execute that); c->reason tells. */
+static void user_interp(const struct run_request *req, enum interp_lang lg, struct interp_choice *c)
+{
+	static const char *const sys[LANG__COUNT] = { "/usr/bin/python3", "/usr/bin/node", NULL };
+	char why[PATH_MAX + 256], why2[PATH_MAX + 256];
+
+	if (userexec_check(c->path, req->uid, req->gid, why, sizeof(why)) == 0)
+		return;
+	if (sys[lg] == NULL || strcmp(sys[lg], c->path) == 0 ||
+	    userexec_check(sys[lg], req->uid, req->gid, why2, sizeof(why2)) < 0) {
+		/* Nothing better: the run fails at exec with the diagnostics. */
+		return;
+	}
+	snprintf(c->reason, sizeof(c->reason), "%s (user %s cannot execute %s: %s)", sys[lg],
+		 req->user ? req->user : "?", c->path, why);
+	snprintf(c->path, sizeof(c->path), "%s", sys[lg]);
+}
+
 int run_prepare(const struct settings *s, struct store *st, const struct run_request *req,
 		struct run_plan *plan, char *err, size_t errlen)
 {
-	char file[512], lang[32], uuid[37], *reqjs;
+	char file[512], lang[32], uuid[37], *reqjs, why_interp[1100] = "";
 	const char *dot;
 	size_t i;
 	int ret;
@@ -153,7 +173,12 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 			snprintf(err, errlen, "interpreter for %s: %s", lang, c.reason);
 			return ret;
 		}
+		/* An interpreter chosen for root (a pyenv shim under /root,
+		 * 0700) may be out of --user's reach: take the system one. */
+		if (req->drop && !c.explicit_setting)
+			user_interp(req, (enum interp_lang)lg, &c);
 		snprintf(plan->interp, sizeof(plan->interp), "%s", c.path);
+		snprintf(why_interp, sizeof(why_interp), "%s", c.reason);
 		/* interp args are string literals owned by interp.c */
 		for (i = 0; i < c.n_args && i < 2; i++)
 			plan->interp_args[i] = c.args[i];
@@ -170,6 +195,8 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 		return -ENOMEM;
 	ret = runrec_create(st, req->script_id, plan->marker, reqjs, &plan->id, err, errlen);
 	free(reqjs);
+	if (ret == 0 && why_interp[0])
+		runrec_set_request_field(st, plan->id, "interpreter", why_interp);
 	return ret;
 }
 

@@ -157,4 +157,30 @@ for id in "$SR" "$HR"; do
 	check "run $id: its cgroup (${cg:-none}) is gone" [ -z "$cg" -o ! -d "${cg:-/nonexistent}" ]
 done
 
+# ---- the interpreter a dropped user can execute ----
+# Chosen automatically from PATH, the first python3 sits in a 0700
+# directory (like a pyenv shim under /root): root's runs use it, a run as
+# nobody gets /usr/bin/python3 instead, and the record says why.
+mkdir -p "$WORK/priv/bin" && chmod 0700 "$WORK/priv"
+ln -s /usr/bin/python3 "$WORK/priv/bin/python3"
+printf 'import sys\nprint(sys.executable)\n' >"$WORK/exe.py"
+EXE=$(r upload "$WORK/exe.py")
+(
+	unset RUNNER_PYTHON
+	export PATH="$WORK/priv/bin:$PATH" RUNNER_CONTAINER=none
+	run 0 --state "$S" which python
+	check "the automatic choice is the one in the 0700 directory" contains "$OUT" "$WORK/priv/bin/python3"
+	run 0 --state "$S" exec "$EXE"
+	check "root's run uses it" [ "$(r logs "$(head -1 <<<"$OUT")")" = "$WORK/priv/bin/python3" ]
+	run 0 --state "$S" exec "$EXE" --user nobody
+	U=$(head -1 <<<"$OUT")
+	check "the run as nobody COMPLETED with /usr/bin/python3" [ "$(r logs "$U")" = /usr/bin/python3 ]
+	check "status --json interpreter names the first parent nobody cannot search" \
+		contains "$(field "$U" interpreter)" "user nobody cannot execute $WORK/priv/bin/python3: $WORK/priv: Permission denied for uid 65534 gid 65534 (owner 0:0 mode 0700): cannot be searched"
+	exit "$FAILS"
+)
+SUB=$?
+CHECKS=$((CHECKS + 7))
+FAILS=$((FAILS + SUB))
+
 finish
