@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -241,7 +242,7 @@ int run_adopt(const struct settings *s, const struct run_rec *r, char *err, size
 			/* A fresh process image: SQLite state must not cross a
 			 * fork.  The grace goes by the environment (it beats an
 			 * env-file the new process would not see). */
-			char idb[32], fdb[16], grace[48], *abs_state = realpath(s->state_dir, NULL);
+			char idb[32], fdb[16], grace[48], self[PATH_MAX], *abs_state = realpath(s->state_dir, NULL);
 			int rfd = dup(ready[1]);	/* without close-on-exec */
 
 			snprintf(idb, sizeof(idb), "%lld", (long long)r->id);
@@ -252,10 +253,19 @@ int run_adopt(const struct settings *s, const struct run_rec *r, char *err, size
 			if (chdir("/") < 0) {
 				/* nothing relative is used from here on */
 			}
-			execl("/proc/self/exe", "runner", "--state", abs_state ? abs_state : s->state_dir, "adopt-run", idb, fdb,
-			      (char *)NULL);
-			fprintf(stderr, "runner[%d]: adopt run %s: exec /proc/self/exe: %s\n",
-				(int)getpid(), idb, strerror(errno));
+			/* The binary's own path (under valgrind readlink names
+			 * the client, where an exec of /proc/self/exe would
+			 * not). */
+			ssize_t ln = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+			if (ln <= 0)
+				snprintf(self, sizeof(self), "/proc/self/exe");
+			else
+				self[ln] = '\0';
+			execl(self, "runner", "--state", abs_state ? abs_state : s->state_dir,
+			      "adopt-run", idb, fdb, (char *)NULL);
+			fprintf(stderr, "runner[%d]: adopt run %s: exec %s: %s\n",
+				(int)getpid(), idb, self, strerror(errno));
 			_exit(1);
 		}
 	}
