@@ -58,11 +58,20 @@ start_and_orphan() {
 		sleep 0.1
 	done
 	SUP=$(field "$RID" supervisor_pid)
-	WD=$(pgrep -P "$SUP" -x runner-watchdog)
+	# The supervisor's children are the run's main process and the
+	# watchdog (whose name is not runner-watchdog under valgrind).
+	for _ in $(seq 50); do
+		WD=$(pgrep -P "$SUP" | grep -vx "$(field "$RID" pid)")
+		[ -n "$WD" ] && break
+		sleep 0.1
+	done
 	check "run $RID ($1): found the worker ($WORKER), supervisor ($SUP) and watchdog ($WD)" \
 		[ -n "$WORKER" -a -n "$SUP" -a -n "$WD" ]
-	kill -9 "$WD" "$SUP"
-	wait_gone "$SUP" "$WD"
+	# The watchdog first: a supervisor dying before it would set it off.
+	kill -9 "$WD"
+	wait_gone "$WD"
+	kill -9 "$SUP"
+	wait_gone "$SUP"
 	check "run $RID ($1): the worker outlived supervisor and watchdog" eval "! gone $WORKER"
 }
 
