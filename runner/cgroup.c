@@ -106,6 +106,16 @@ static int make_parent(const char *base, char *parent, size_t len)
 {
 	char ctl[256];
 
+	/* fieldrig can only offer what base hands down: turn memory and pids
+	 * on in base's subtree_control where base has them (refused, EBUSY,
+	 * when base itself holds processes and is not the root; then the
+	 * rlimit fallbacks apply). */
+	if (read_file(base, "cgroup.controllers", ctl, sizeof(ctl)) > 0) {
+		if (word_in(ctl, "memory"))
+			write_file(base, "cgroup.subtree_control", "+memory");
+		if (word_in(ctl, "pids"))
+			write_file(base, "cgroup.subtree_control", "+pids");
+	}
 	snprintf(parent, len, "%s/fieldrig", base);
 	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
 		return -errno;

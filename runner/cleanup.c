@@ -2,6 +2,8 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include "cleanup.h"
+#include "botscript.h"
+#include "runnerdir.h"
 #include "lifecycle.h"
 #include "runrec.h"
 
@@ -122,7 +124,8 @@ static int collect_cb(void *ctx, const struct run_rec *r)
 }
 
 /* Files matching pattern in dir, older than cutoff (unix ms). */
-static void remove_stale(struct walk *w, const char *dir, const char *pattern, int64_t cutoff)
+static void remove_stale(struct walk *w, const char *dir, const char *pattern, int64_t cutoff,
+			 const struct botscript_live *keep)
 {
 	struct dirent *de;
 	int fd;
@@ -141,6 +144,9 @@ static void remove_stale(struct walk *w, const char *dir, const char *pattern, i
 		struct stat st;
 
 		if (fnmatch(pattern, de->d_name, 0) != 0)
+			continue;
+		/* The runner script of a live bot stays, however old. */
+		if (keep && botscript_live_has(keep, de->d_name))
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
@@ -185,7 +191,23 @@ int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_m
 	free(c.v);
 	if (ret < 0)
 		return ret;
-	remove_stale(&w, s->runner_dir, "bot_runner_*.py", c.cutoff);
-	remove_stale(&w, s->scripts_dir, ".upload-*.tmp", c.cutoff);
+	{
+		struct botscript_live live;
+		struct runnerdir_choice rc;
+
+		if (botscript_live_names(st, &live) < 0) {
+			/* Cannot tell which are live: remove none. */
+			botscript_live_free(&live);
+			snprintf(err, errlen, "list live runs: %s", strerror(ENOMEM));
+			return -ENOMEM;
+		}
+		remove_stale(&w, s->runner_dir, "bot_runner_*.py", c.cutoff, &live);
+		/* serve writes into the chosen directory, which is the
+		 * fallback when the configured one is unusable. */
+		if (runnerdir_resolve(s, &rc) == 0 && strcmp(rc.path, s->runner_dir) != 0)
+			remove_stale(&w, rc.path, "bot_runner_*.py", c.cutoff, &live);
+		botscript_live_free(&live);
+	}
+	remove_stale(&w, s->scripts_dir, ".upload-*.tmp", c.cutoff, NULL);
 	return 0;
 }

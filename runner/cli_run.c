@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "cli_run.h"
+#include "adopt.h"
 #include "cleanup.h"
 #include "serve.h"
 #include "lifecycle.h"
@@ -29,7 +30,7 @@
 
 const char cli_run_usage[] =
 "  exec SCRIPT_ID [--timeout DUR] [--detach] [--arg A]... [--env K=V]... [--user NAME]\n"
-"       [--restart no|on-failure|always] [--max-restarts N]\n"
+"       [--restart no|on-failure|always] [--max-restarts N] [--net none|host]\n"
 "                              run a script; prints the run id first; exit 0 if COMPLETED\n"
 "  status RUN                  a run's status, exit code or signal, error, times\n"
 "  logs RUN [--follow] [--stream stdout|stderr]\n"
@@ -42,7 +43,7 @@ const char cli_run_usage[] =
 "  serve                       restarts by policy, recover and cleanup every interval; SIGTERM stops\n";
 
 static const char *const names[] = { "exec", "status", "logs", "wait", "cancel", "list",
-				     "recover", "cleanup", "serve", NULL };
+				     "recover", "cleanup", "serve", "adopt-run", NULL };
 
 bool cli_run_known(const char *name)
 {
@@ -55,7 +56,7 @@ bool cli_run_known(const char *name)
 }
 
 enum {
-	O_TIMEOUT = 300, O_OLDER, O_RESTART, O_MAX_RESTARTS, O_DETACH, O_ARG, O_ENV, O_USER, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
+	O_TIMEOUT = 300, O_OLDER, O_RESTART, O_MAX_RESTARTS, O_DETACH, O_ARG, O_ENV, O_USER, O_NET, O_FOLLOW, O_STREAM, O_JSON, O_HELP,
 };
 
 static const struct option opts[] = {
@@ -67,6 +68,7 @@ static const struct option opts[] = {
 	{ "arg", required_argument, NULL, O_ARG },
 	{ "env", required_argument, NULL, O_ENV },
 	{ "user", required_argument, NULL, O_USER },
+	{ "net", required_argument, NULL, O_NET },
 	{ "follow", no_argument, NULL, O_FOLLOW },
 	{ "stream", required_argument, NULL, O_STREAM },
 	{ "json", no_argument, NULL, O_JSON },
@@ -92,7 +94,7 @@ static bool allowed(const char *cmd, int o)
 	switch (o) {
 	case O_JSON: case O_HELP: return true;
 	case O_TIMEOUT: return !strcmp(cmd, "exec") || !strcmp(cmd, "wait");
-	case O_DETACH: case O_ARG: case O_ENV: case O_USER: case O_RESTART: case O_MAX_RESTARTS:
+	case O_DETACH: case O_ARG: case O_ENV: case O_USER: case O_NET: case O_RESTART: case O_MAX_RESTARTS:
 		return !strcmp(cmd, "exec");
 	case O_FOLLOW: case O_STREAM: return !strcmp(cmd, "logs");
 	case O_OLDER: return !strcmp(cmd, "cleanup");
@@ -133,6 +135,13 @@ static int parse(int argc, char **argv, struct args *a)
 				return EXIT_USAGE;
 			}
 			a->have_timeout = true;
+			break;
+		case O_NET:
+			if (strcmp(optarg, "none") && strcmp(optarg, "host")) {
+				errline("exec --net: '%s': expected none or host", optarg);
+				return EXIT_USAGE;
+			}
+			a->req.net = optarg;
 			break;
 		case O_RESTART:
 			if (strcmp(optarg, "no") && strcmp(optarg, "on-failure") && strcmp(optarg, "always")) {
@@ -494,10 +503,13 @@ static int cmd_list(const struct settings *s, struct args *a)
 	return a->json ? print_json(json_pack("{s:o}", "runs", arr)) : EXIT_OK;
 }
 
+static int recover_lines;
+
 static void recover_line(void *ctx, int64_t id, const char *line)
 {
 	json_t *arr = ctx;
 
+	recover_lines++;
 	if (arr)
 		json_array_append_new(arr, json_pack("{s:I, s:s}", "id", (json_int_t)id,
 						     "decision", line));
@@ -518,7 +530,7 @@ static int cmd_recover(const struct settings *s, struct args *a)
 		return EXIT_FAILED;
 	if (a->json)
 		arr = json_array();
-	ret = run_recover(st, recover_line, arr, err, sizeof(err));
+	ret = run_recover_policy(s, st, recover_line, arr, err, sizeof(err));
 	store_close(st);
 	if (ret < 0) {
 		errline("recover: %s", ret == -ENOMEM ? strerror(ENOMEM) : err);
@@ -527,7 +539,7 @@ static int cmd_recover(const struct settings *s, struct args *a)
 	}
 	if (a->json)
 		return print_json(json_pack("{s:i, s:o}", "lost", ret, "runs", arr));
-	if (ret == 0)
+	if (ret == 0 && recover_lines == 0)
 		printf("nothing to recover\n");
 	return EXIT_OK;
 }
@@ -621,7 +633,19 @@ int cli_run(const struct settings *s, bool json, int argc, char **argv)
 		rc = cmd_cancel(s, a);
 	else if (!strcmp(a->cmd, "list"))
 		rc = cmd_list(s, a);
-	else if (!strcmp(a->cmd, "serve"))
+	else if (!strcmp(a->cmd, "adopt-run")) {
+		/* Internal: exec'd by run_adopt (adopt.h). */
+		int64_t id;
+		uint64_t fd;
+
+		if (a->argc != 2 || (rc = run_id(a, &id)) >= 0 || parse_u64(a->argv[1], &fd) < 0 ||
+		    fd > 1024) {
+			errline("adopt-run: internal command: ID FD");
+			rc = EXIT_USAGE;
+		} else {
+			run_adopt_main(s, id, (int)fd);
+		}
+	} else if (!strcmp(a->cmd, "serve"))
 		rc = cmd_serve(s, a);
 	else if (!strcmp(a->cmd, "cleanup"))
 		rc = cmd_cleanup(s, a);

@@ -4,14 +4,18 @@
 #include "run.h"
 #include "cgroup.h"
 #include "detect.h"
+#include "adopt.h"
 #include "diag.h"
+#include "errnames.h"
 #include "interp.h"
+#include "runlimits.h"
 #include "logs.h"
 #include "proctree.h"
 #include "runnerdir.h"
 #include "runrec.h"
 #include "spawn.h"
 #include "upload.h"
+#include "userexec.h"
 #include "watchdog.h"
 
 #include <errno.h>
@@ -72,6 +76,11 @@ static bool env_name_ok(const char *kv)
 	       strncmp(kv, "FIELDRIG_RUN_ID=", 16) != 0;
 }
 
+bool run_net_none(const struct settings *s, const struct run_request *req)
+{
+	return req->net ? strcmp(req->net, "none") == 0 : s->net_none;
+}
+
 static char *request_json(const struct settings *s, const struct run_request *req)
 {
 	json_t *args = json_array(), *env = json_array(), *o;
@@ -82,7 +91,7 @@ static char *request_json(const struct settings *s, const struct run_request *re
 		json_array_append_new(args, json_string(req->args[i]));
 	for (i = 0; env && i < req->n_env; i++)
 		json_array_append_new(env, json_string(req->env[i]));
-	o = json_pack("{s:o, s:o, s:I, s:s?, s:s, s:s, s:i, s:i, s:I}", "args", args, "env", env,
+	o = json_pack("{s:o, s:o, s:I, s:s?, s:s, s:s, s:i, s:i, s:I, s:s}", "args", args, "env", env,
 		      "timeout_ms", (json_int_t)((req->timeout_ns ? req->timeout_ns :
 						 s->max_execution_ns) / 1000000),
 		      "user", req->user,
@@ -90,7 +99,8 @@ static char *request_json(const struct settings *s, const struct run_request *re
 		      "restart", req->restart ? req->restart : "no",
 		      "max_restarts", (int)req->max_restarts,
 		      "attempt", (int)req->attempt,
-		      "restart_of", (json_int_t)req->restart_of);
+		      "restart_of", (json_int_t)req->restart_of,
+		      "network", run_net_none(s, req) ? "none" : "host");
 	if (o == NULL)
 		return NULL;
 	out = json_dumps(o, JSON_COMPACT);
@@ -98,10 +108,29 @@ static char *request_json(const struct settings *s, const struct run_request *re
 	return out;
 }
 
+/* Replaces c's interpreter by the system one when req's user cannot
+ * execute it (and can execute that); c->reason tells. */
+static void user_interp(const struct run_request *req, enum interp_lang lg, struct interp_choice *c)
+{
+	static const char *const sys[LANG__COUNT] = { "/usr/bin/python3", "/usr/bin/node", NULL };
+	char why[PATH_MAX + 256], why2[PATH_MAX + 256];
+
+	if (userexec_check(c->path, req->uid, req->gid, why, sizeof(why)) == 0)
+		return;
+	if (sys[lg] == NULL || strcmp(sys[lg], c->path) == 0 ||
+	    userexec_check(sys[lg], req->uid, req->gid, why2, sizeof(why2)) < 0) {
+		/* Nothing better: the run fails at exec with the diagnostics. */
+		return;
+	}
+	snprintf(c->reason, sizeof(c->reason), "%s (user %s cannot execute %s: %s)", sys[lg],
+		 req->user ? req->user : "?", c->path, why);
+	snprintf(c->path, sizeof(c->path), "%s", sys[lg]);
+}
+
 int run_prepare(const struct settings *s, struct store *st, const struct run_request *req,
 		struct run_plan *plan, char *err, size_t errlen)
 {
-	char file[512], lang[32], uuid[37], *reqjs;
+	char file[512], lang[32], uuid[37], *reqjs, why_interp[1100] = "";
 	const char *dot;
 	size_t i;
 	int ret;
@@ -150,7 +179,12 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 			snprintf(err, errlen, "interpreter for %s: %s", lang, c.reason);
 			return ret;
 		}
+		/* An interpreter chosen for root (a pyenv shim under /root,
+		 * 0700) may be out of --user's reach: take the system one. */
+		if (req->drop && !c.explicit_setting)
+			user_interp(req, (enum interp_lang)lg, &c);
 		snprintf(plan->interp, sizeof(plan->interp), "%s", c.path);
+		snprintf(why_interp, sizeof(why_interp), "%s", c.reason);
 		/* interp args are string literals owned by interp.c */
 		for (i = 0; i < c.n_args && i < 2; i++)
 			plan->interp_args[i] = c.args[i];
@@ -167,6 +201,8 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
 		return -ENOMEM;
 	ret = runrec_create(st, req->script_id, plan->marker, reqjs, &plan->id, err, errlen);
 	free(reqjs);
+	if (ret == 0 && why_interp[0])
+		runrec_set_request_field(st, plan->id, "interpreter", why_interp);
 	return ret;
 }
 
@@ -618,6 +654,16 @@ static int spawn_child(struct sup *x)
 	sr.drop = x->req->drop;
 	sr.uid = x->req->uid;
 	sr.gid = x->req->gid;
+	sr.new_netns = run_net_none(x->s, x->req);
+	{
+		char desc[PATH_MAX + 512];
+
+		limits_choose(x->s->max_procs, x->s->memory_limit, x->have_cg ? &x->cg : NULL,
+			      x->req->drop, x->req->uid, &sr.lim, desc, sizeof(desc));
+		/* In the record, not the log: the log is the script's own
+		 * output, byte for byte. */
+		runrec_set_limits(x->st, x->plan->id, desc);
+	}
 
 	ret = spawn_start(&sr, &ch);
 	free_env(envp);
@@ -654,6 +700,12 @@ static int spawn_child(struct sup *x)
 			snprintf(x->error, sizeof(x->error), "chdir in the child before exec: %s",
 				 d ? d : strerror(-ret));
 			free(d);
+		} else if (st == SPAWN_STEP_NETNS) {
+			/* No silent fallback to the host's network. */
+			snprintf(x->error, sizeof(x->error), "network isolation (--net none / "
+				 "RUNNER_NETWORK=none): %s or bringing lo up in the child before exec: "
+				 "%s (%s)%s", spawn_step_name(st), strerror(-ret), errno_name(-ret) ? errno_name(-ret) : "?",
+				 -ret == EPERM ? "; needs CAP_SYS_ADMIN (run as root) or --net host" : "");
 		} else {
 			snprintf(x->error, sizeof(x->error), "%s in the child before exec: %s",
 				 spawn_step_name(st), strerror(-ret));
@@ -1275,6 +1327,13 @@ static int collect(void *ctx, const struct run_rec *r)
 int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *line),
 		void *ctx, char *err, size_t errlen)
 {
+	return run_recover_policy(NULL, st, cb, ctx, err, errlen);
+}
+
+int run_recover_policy(const struct settings *s, struct store *st,
+		       void (*cb)(void *ctx, int64_t id, const char *line), void *ctx,
+		       char *err, size_t errlen)
+{
 	struct recover_ctx *c = calloc(1, sizeof(*c));
 	int lost = 0, ret;
 	size_t i;
@@ -1310,9 +1369,30 @@ int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *
 		}
 		procs = procs || (r.pid > 0 && proc_alive((pid_t)r.pid, r.pid_start)) ||
 			(r.marker[0] && proc_count_marked(marker) > 0);
-		/* Policy: processes without a supervisor are killed, not
-		 * adopted - nobody would capture their output or enforce their
-		 * timeout. */
+		/* RUNNER_RECOVER_POLICY=adopt: a new supervisor takes a
+		 * running run over (adopt.h); kill (the default), or a failed
+		 * adoption: processes without a supervisor are killed. */
+		if (procs && s && s->recover_adopt && r.state == RS_RUNNING) {
+			char aerr[512], line[1024];
+			int ap = run_adopt(s, &r, aerr, sizeof(aerr));
+
+			if (ap > 0) {
+				if (cb) {
+					snprintf(line, sizeof(line), "run %lld: ADOPTED: supervisor %lld gone "
+						 "(found by runner recover); its processes live; adopted by "
+						 "supervisor %d (RUNNER_RECOVER_POLICY=adopt)",
+						 (long long)r.id, (long long)r.supervisor_pid, ap);
+					cb(ctx, r.id, line);
+				}
+				run_rec_free(&r);
+				continue;
+			}
+			if (cb) {
+				snprintf(line, sizeof(line), "run %lld: adoption failed (%s); killing instead",
+					 (long long)r.id, aerr);
+				cb(ctx, r.id, line);
+			}
+		}
 		if (procs || r.cgroup)
 			domain_kill_orphaned(r.cgroup, r.marker[0] ? marker : NULL, 5000);
 		snprintf(why, sizeof(why), "%s; supervisor %lld gone (found by runner recover)%s",

@@ -47,6 +47,9 @@ struct run_request {
 	unsigned max_restarts;
 	unsigned attempt;
 	int64_t restart_of;
+	/* --net: "none" (a network namespace of its own, only lo, up) or
+	 * "host"; NULL: RUNNER_NETWORK. */
+	const char *net;
 };
 
 /* What the supervisor needs beyond the request: filled by run_prepare. */
@@ -65,6 +68,10 @@ struct run_plan {
  * bad --env), or another -errno; err names the cause. */
 int run_prepare(const struct settings *s, struct store *st, const struct run_request *req,
 		struct run_plan *plan, char *err, size_t errlen);
+
+/* Whether the run gets a network namespace of its own (--net none, else
+ * RUNNER_NETWORK=none). */
+bool run_net_none(const struct settings *s, const struct run_request *req);
 
 /* Supervises the run to its verdict (opens its own store connection: call
  * it with no connection carried across a fork).  ready_fd, when >= 0, gets
@@ -98,5 +105,11 @@ int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t
  * -errno. */
 int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *line),
 		void *ctx, char *err, size_t errlen);
+/* The same under RUNNER_RECOVER_POLICY: with s->recover_adopt a RUNNING
+ * run whose processes live is handed to an adopting supervisor (adopt.h)
+ * instead of being killed; s may be NULL (kill). */
+int run_recover_policy(const struct settings *s, struct store *st,
+		       void (*cb)(void *ctx, int64_t id, const char *line), void *ctx,
+		       char *err, size_t errlen);
 
 #endif

@@ -427,6 +427,31 @@ int runrec_set_workdir(struct store *st, int64_t id, const char *workdir)
 	return rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
 
+int runrec_set_limits(struct store *st, int64_t id, const char *limits)
+{
+	return runrec_set_request_field(st, id, "limits", limits);
+}
+
+int runrec_set_request_field(struct store *st, int64_t id, const char *key, const char *value)
+{
+	char jpath[64];
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(store_db(st), "UPDATE runs SET request = "
+				"json_set(coalesce(request, '{}'), ?, ?) WHERE id = ?",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sq_errno(rc);
+	snprintf(jpath, sizeof(jpath), "$.%s", key);
+	sqlite3_bind_text(s, 1, jpath, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
 int runrec_add_log_bytes(struct store *st, int64_t id, int64_t bytes)
 {
 	int64_t v[2] = { bytes, id };
@@ -456,7 +481,10 @@ static json_t *opt_time(int64_t ms)
 
 json_t *run_rec_to_json(const struct run_rec *r)
 {
-	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	json_t *o, *req;
+	const char *net = NULL, *lim = NULL, *interp = NULL;
+
+	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 			 "s:o, s:s, s:b, s:o, s:I, s:o}",
 			 "id", (json_int_t)r->id,
 			 "script_id", r->script_id,
@@ -477,4 +505,20 @@ json_t *run_rec_to_json(const struct run_rec *r)
 			 "supervisor_pid", opt_int(r->supervisor_pid > 0, r->supervisor_pid),
 			 "log_bytes", (json_int_t)r->log_bytes,
 			 "workdir", r->workdir ? json_string(r->workdir) : json_null());
+	/* The network the run had: "none" (its own namespace) or "host". */
+	req = r->request ? json_loads(r->request, 0, NULL) : NULL;
+	if (req) {
+		net = json_string_value(json_object_get(req, "network"));
+		lim = json_string_value(json_object_get(req, "limits"));
+		interp = json_string_value(json_object_get(req, "interpreter"));
+	}
+	if (o) {
+		json_object_set_new(o, "network", json_string(net ? net : "host"));
+		/* Which mechanism enforced the process and memory limits. */
+		json_object_set_new(o, "limits", lim ? json_string(lim) : json_null());
+		/* The interpreter chosen and why ("" in direct mode). */
+		json_object_set_new(o, "interpreter", interp ? json_string(interp) : json_null());
+	}
+	json_decref(req);
+	return o;
 }

@@ -95,6 +95,12 @@ int runrec_set_workdir(struct store *st, int64_t id, const char *workdir);
 
 int runrec_add_log_bytes(struct store *st, int64_t id, int64_t bytes);
 
+/* Records which mechanism enforces the run's process and memory limits
+ * (request.limits, status --json "limits"). */
+int runrec_set_limits(struct store *st, int64_t id, const char *limits);
+/* Sets request.<key> to the string value. */
+int runrec_set_request_field(struct store *st, int64_t id, const char *key, const char *value);
+
 /* The status --json object. */
 json_t *run_rec_to_json(const struct run_rec *r);
 

@@ -2,6 +2,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include "serve.h"
+#include "botscript.h"
 #include "cleanup.h"
 #include "lifecycle.h"
 #include "run.h"
@@ -40,6 +41,14 @@ static void say(const char *fmt, ...)
 	fflush(stderr);
 }
 
+static void say_line(const char *line)
+{
+	say("%s", line);
+}
+
+/* The runner scripts this serve wrote (see botscript.h). */
+static struct botscripts *bots;
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -69,7 +78,7 @@ static void housekeeping(const struct settings *s, struct store *st)
 	struct cleanup_stats cs;
 	char err[1024];
 
-	if (run_recover(st, recover_cb, NULL, err, sizeof(err)) < 0)
+	if (run_recover_policy(s, st, recover_cb, NULL, err, sizeof(err)) < 0)
 		say("recover-failed error=\"%s\"", err);
 	if (cleanup_run(s, st, 3600000, cleaned, NULL, &cs, err, sizeof(err)) < 0)
 		say("cleanup-failed error=\"%s\"", err);
@@ -135,6 +144,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	struct settings s2 = *s;
 	struct run_plan plan;
 	json_t *j = json_loads(r->request, 0, NULL), *v;
+	const char *via = NULL;
 	unsigned attempt, maxr;
 	int64_t backoff, due;
 	char err[2048];
@@ -165,6 +175,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	req->attempt = attempt + 1;
 	req->restart_of = r->id;
 	req->user = json_string_value(json_object_get(j, "user"));
+	req->net = json_string_value(json_object_get(j, "network"));
 	if (req->user) {
 		struct passwd *pw = getpwnam(req->user);
 
@@ -184,14 +195,19 @@ static void restart(const struct settings *s, struct store *st, const struct run
 		say("restart-failed run=%lld error=\"%s\"", (long long)r->id, err);
 		goto out;
 	}
+	/* The bot's runner script, when serve wrote one, is what the
+	 * restarted run executes (through the interpreter). */
+	via = bots ? botscripts_path_for(bots, r) : NULL;
+	if (via)
+		snprintf(plan.script_path, sizeof(plan.script_path), "%s", via);
 	if (run_detach(&s2, req, &plan, err, sizeof(err)) < 0) {
 		say("restart-failed run=%lld as=%lld error=\"%s\"", (long long)r->id,
 		    (long long)plan.id, err);
 		goto out;
 	}
-	say("restarted run=%lld as=%lld policy=%s after=%s attempt=%u/%u backoff_ms=%lld",
+	say("restarted run=%lld as=%lld policy=%s after=%s attempt=%u/%u backoff_ms=%lld%s%s",
 	    (long long)r->id, (long long)plan.id, req->restart, run_state_name(r->state),
-	    req->attempt, maxr, (long long)backoff);
+	    req->attempt, maxr, (long long)backoff, via ? " via=" : "", via ? via : "");
 out:
 	json_decref(j);
 	free(req);
@@ -287,6 +303,12 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 	ret = store_open(s->state_dir, &st, err, errlen);
 	if (ret < 0)
 		goto out;
+	bots = calloc(1, sizeof(*bots));
+	if (bots == NULL) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		goto out;
+	}
 	say("started pid=%d state=%s cleanup_interval_ms=%llu stop=%s", (int)getpid(),
 	    s->state_dir, (unsigned long long)(s->cleanup_interval_ns / 1000000),
 	    s->serve_stop_wait ? "wait" : "cancel");
@@ -312,6 +334,7 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 		}
 		if (!running)
 			break;
+		botscripts_sync(s, st, bots, say_line);
 		restarts(s, st);
 		if (mono_ms() >= next_house) {
 			housekeeping(s, st);
@@ -319,9 +342,12 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 		}
 	}
 	stop(s, st);
+	botscripts_remove_all(bots, say_line);
 	say("stopped");
 	ret = 0;
 out:
+	free(bots);
+	bots = NULL;
 	store_close(st);
 	close(sigfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -43,6 +43,8 @@ static const struct setting_desc table[SET__COUNT] = {
 	[SET_CGROUP]		 = { "RUNNER_CGROUP", NULL, "auto" },
 	[SET_CLEANUP_INTERVAL]	 = { "RUNNER_CLEANUP_INTERVAL", NULL, "5m" },
 	[SET_SERVE_STOP]	 = { "RUNNER_SERVE_STOP", NULL, "cancel" },
+	[SET_NETWORK]		 = { "RUNNER_NETWORK", "RUN_NETWORK", "host" },
+	[SET_RECOVER_POLICY]	 = { "RUNNER_RECOVER_POLICY", "RECOVER_POLICY", "kill" },
 };
 
 const char *settings_name(enum setting_id id)
@@ -385,6 +387,20 @@ int settings_finalize(struct settings *s, char *err, size_t errlen)
 		s->serve_stop_wait = true;
 	else
 		return bad(s, SET_SERVE_STOP, err, errlen, "expected cancel or wait");
+	r = raw(s, SET_NETWORK);
+	if (strcmp(r, "host") == 0)
+		s->net_none = false;
+	else if (strcmp(r, "none") == 0)
+		s->net_none = true;
+	else
+		return bad(s, SET_NETWORK, err, errlen, "expected none or host");
+	r = raw(s, SET_RECOVER_POLICY);
+	if (strcmp(r, "kill") == 0)
+		s->recover_adopt = false;
+	else if (strcmp(r, "adopt") == 0)
+		s->recover_adopt = true;
+	else
+		return bad(s, SET_RECOVER_POLICY, err, errlen, "expected kill or adopt");
 
 	r = raw(s, SET_EXEC_MODE);
 	if (strcmp(r, "interpreter") == 0)

@@ -38,6 +38,8 @@ enum setting_id {
 	SET_CGROUP,
 	SET_CLEANUP_INTERVAL,
 	SET_SERVE_STOP,
+	SET_NETWORK,
+	SET_RECOVER_POLICY,
 	SET__COUNT
 };
 
@@ -95,6 +97,8 @@ struct settings {
 	bool use_cgroup;		/* RUNNER_CGROUP=auto (true) or off */
 	uint64_t cleanup_interval_ns;	/* serve's housekeeping period */
 	bool serve_stop_wait;		/* RUNNER_SERVE_STOP=wait (else cancel) */
+	bool recover_adopt;		/* RUNNER_RECOVER_POLICY=adopt (else kill) */
+	bool net_none;			/* RUNNER_NETWORK=none: own network namespace */
 };
 
 /* Canonical name of a setting ("MAX_EXECUTION_TIME"). */

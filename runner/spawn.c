@@ -9,7 +9,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -49,6 +52,26 @@ static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
 	while (n < 0 && errno == EINTR);
 	cov_flush();
 	_exit(127);
+}
+
+/* In a fresh network namespace only lo exists, and it is down: brings it
+ * up so a script can still talk to itself over 127.0.0.1. */
+static int netns_lo_up(void)
+{
+	struct ifreq ifr;
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (sk < 0)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+		ret = -1;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ret == 0 && ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+		ret = -1;
+	close(sk);
+	return ret;
 }
 
 static int set_limit(int res, uint64_t v)
@@ -169,7 +192,7 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 	    (r->lim.nproc && set_limit(RLIMIT_NPROC, r->lim.nproc) < 0) ||
 	    (r->lim.fsize && set_limit(RLIMIT_FSIZE, r->lim.fsize) < 0))
 		child_fail(err_wr, SPAWN_STEP_RLIMIT);
-	if (r->new_netns && unshare(CLONE_NEWNET) < 0)
+	if (r->new_netns && (unshare(CLONE_NEWNET) < 0 || netns_lo_up() < 0))
 		child_fail(err_wr, SPAWN_STEP_NETNS);
 	if (r->drop) {
 		if (setgroups(0, NULL) < 0)
