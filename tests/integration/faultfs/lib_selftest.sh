@@ -18,7 +18,7 @@ ff_bg sleep 600
 echo "\${FF_PID[\$WORK/m1]} \${FF_PID[\$WORK/m2]} \$FF_LAST_BG" >'$WORK/child.pids'
 case "\${1:-}" in
 fail) cd "\$WORK/m1" && ff_expect "cat f works (it will not: the rule)" rc=0 out=hello -- cat f ;;
-*) echo READY >'$WORK/child.ready'; sleep 600 & wait \$! ;;
+*) ff_bg sleep 600; echo \$FF_LAST_BG >'$WORK/child.waitpid'; echo READY >'$WORK/child.ready'; wait \$FF_LAST_BG ;;
 esac
 ff_end
 EOF2
@@ -46,6 +46,7 @@ for sig in TERM INT; do
 	ff_expect "SIG$sig: no mount left under its work dir" out='' -- awk -v w="$CHILD_WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts
 	ff_expect "SIG$sig: both daemons are gone" rc=0 -- bash -c "! kill -0 $CP1 2>/dev/null && ! kill -0 $CP2 2>/dev/null"
 	ff_expect "SIG$sig: its background process is gone" rc=1 -- kill -0 "$CBG"
+	ff_expect "SIG$sig: the process it was waiting for is gone" rc=1 -- kill -0 "$(cat "$WORK/child.waitpid")"
 	ff_expect "SIG$sig: the work dir is kept" rc=0 -- test -d "$CHILD_WORK"
 	rm -rf "$CHILD_WORK"
 done
