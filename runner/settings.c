@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 extern char **environ;
@@ -214,6 +215,24 @@ static int bad(const struct settings *s, enum setting_id id, char *err, size_t e
 }
 
 /* Joins a relative path onto the state dir; absolute paths stay as given. */
+/* p as an absolute path (against the working directory when relative), so
+ * that a detached supervisor, which changes to /, still finds it.  A new
+ * string, or NULL (errno set). */
+static char *absolute(const char *p)
+{
+	char *cwd, *out;
+
+	if (p[0] == '/')
+		return strdup(p);
+	cwd = getcwd(NULL, 0);
+	if (cwd == NULL)
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, p) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
+}
+
 static char *under_state(const char *state, const char *p)
 {
 	char *out;
@@ -304,14 +323,17 @@ int settings_finalize(struct settings *s, char *err, size_t errlen)
 			return -ENOMEM;
 		s->state_dir = s->state_dir_buf;
 	} else {
-		s->state_dir = r;
+		s->state_dir_buf = absolute(r);
+		if (s->state_dir_buf == NULL)
+			return bad(s, SET_STATE_DIR, err, errlen, "cannot make the relative path absolute");
+		s->state_dir = s->state_dir_buf;
 	}
 
 	free(s->runner_dir);
 	r = nonempty(s, SET_RUNNER_DIR);
 	s->runner_dir_configured = r != NULL;
 	if (r != NULL)
-		s->runner_dir = strdup(r);
+		s->runner_dir = absolute(r);
 	else
 		s->runner_dir = under_state(s->state_dir, "runtime/bot_runners");
 	free(s->scripts_dir);

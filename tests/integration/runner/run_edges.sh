@@ -113,4 +113,16 @@ check "with the lost output in its error" grep -q "^error: log capture failed: N
 run 0 --state "$T" logs "$B"
 check "what fitted can be read" [ "$(head -1 "$WORK/out")" = "$(printf 'x%.0s' $(seq 100))" ]
 
+# --- a relative --state with --detach ------------------------------------------
+# The detached supervisor changes to /: the state directory must not depend
+# on the submitter's working directory.
+mkdir -p "$WORK/rel"
+printf 'print("relative")\n' >"$WORK/rel/a.py"
+REL=$(cd "$WORK/rel" && "$RUNNER" --state st upload a.py)
+RR=$(cd "$WORK/rel" && "$RUNNER" --state st exec "$REL" --detach | head -1)
+check "relative --state, detached: the run completes" \
+	sh -c "cd '$WORK/rel' && '$RUNNER' --state st wait '$RR' --timeout 20s | grep -qx COMPLETED"
+check "and its output is in the store under the relative path" \
+	sh -c "cd '$WORK/rel' && '$RUNNER' --state st logs '$RR' | grep -qx relative"
+
 finish
