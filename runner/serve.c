@@ -137,6 +137,47 @@ static int pick(void *ctx, const struct run_rec *r)
 	return 0;
 }
 
+/* Restarts that failed (user or script gone, store error): retried with the
+ * same backoff as restarts, and given up, with one line, after as many
+ * tries as the run may restart — not retried every second for ever.  Kept
+ * in memory only: a new serve tries again. */
+#define FAILED_MAX 64
+static struct {
+	int64_t run;
+	unsigned tries;
+	int64_t next_ms;
+} failed[FAILED_MAX];
+
+/* Whether run id's restart is not to be tried now (waiting or given up). */
+static bool restart_held(int64_t id, unsigned maxr)
+{
+	for (size_t i = 0; i < FAILED_MAX; i++)
+		if (failed[i].run == id)
+			return failed[i].tries >= (maxr ? maxr : 1) || runrec_now_ms() < failed[i].next_ms;
+	return false;
+}
+
+static void restart_failed(int64_t id, unsigned maxr)
+{
+	size_t i, slot = 0;
+
+	for (i = 0; i < FAILED_MAX; i++) {
+		if (failed[i].run == id)
+			break;
+		if (failed[i].next_ms < failed[slot].next_ms)
+			slot = i;	/* empty or oldest */
+	}
+	if (i == FAILED_MAX) {
+		i = slot;
+		failed[i].run = id;
+		failed[i].tries = 0;
+	}
+	failed[i].tries++;
+	failed[i].next_ms = runrec_now_ms() + (1000LL << (failed[i].tries < 6 ? failed[i].tries : 6));
+	if (failed[i].tries >= (maxr ? maxr : 1))
+		say("restart-gave-up run=%lld tries=%u", (long long)id, failed[i].tries);
+}
+
 /* Re-submits run r as attempt+1, detached; logs the decision. */
 static void restart(const struct settings *s, struct store *st, const struct run_rec *r)
 {
@@ -154,7 +195,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 		goto out;
 	attempt = (unsigned)json_integer_value(json_object_get(j, "attempt"));
 	maxr = (unsigned)json_integer_value(json_object_get(j, "max_restarts"));
-	if (attempt >= maxr || restarted_already(st, r->id))
+	if (attempt >= maxr || restart_held(r->id, maxr) || restarted_already(st, r->id))
 		goto out;
 	backoff = 1000LL << (attempt < 6 ? attempt : 6);
 	if (backoff > BACKOFF_MAX_MS)
@@ -181,6 +222,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 
 		if (pw == NULL) {
 			say("restart-failed run=%lld error=\"no user '%s'\"", (long long)r->id, req->user);
+			restart_failed(r->id, maxr);
 			goto out;
 		}
 		req->drop = true;
@@ -193,6 +235,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 		s2.exec_mode = strcmp(json_string_value(v), "direct") == 0 ? EXEC_DIRECT : EXEC_INTERPRETER;
 	if (run_prepare(&s2, st, req, &plan, err, sizeof(err)) < 0) {
 		say("restart-failed run=%lld error=\"%s\"", (long long)r->id, err);
+		restart_failed(r->id, maxr);
 		goto out;
 	}
 	/* The bot's runner script, when serve wrote one, is what the
@@ -203,6 +246,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	if (run_detach(&s2, req, &plan, err, sizeof(err)) < 0) {
 		say("restart-failed run=%lld as=%lld error=\"%s\"", (long long)r->id,
 		    (long long)plan.id, err);
+		restart_failed(r->id, maxr);
 		goto out;
 	}
 	say("restarted run=%lld as=%lld policy=%s after=%s attempt=%u/%u backoff_ms=%lld%s%s",

@@ -99,6 +99,8 @@ check "the restart kept arguments and environment" [ "$OUT" = "args=one two env=
 check "a gone user is a failed restart" \
 	wait_line "^runner serve: restart-failed run=$U error=\"no user 'fieldrig-no-such-user'\""
 check "a gone script is a failed restart" wait_line "^runner serve: restart-failed run=$G error="
+check "a failed restart is retried with backoff, then given up (max-restarts 2)" \
+	wait_line "^runner serve: restart-gave-up run=$U tries=2\$"
 # The start-up housekeeping already removed the old directory.
 check "housekeeping removed the old run's directory" wait_line "^runner serve: cleaned path=$OLDDIR\$"
 check "and it is gone" [ ! -e "$OLDDIR" ]
@@ -125,8 +127,8 @@ SERVE=""
 check "serve exits 0" [ "$rc" = 0 ]
 check "serve waited for the live run" grep -q "^runner serve: stop-waited run=$L status=COMPLETED" "$WORK/serve.log"
 check "which completed" [ "$(r status "$L" --json | grep -o '"status": *"[A-Z_]*"' | grep -o '[A-Z_]*"$' | tr -d '"')" = COMPLETED ]
-check "failed restarts are not retried in a loop" \
-	[ "$(grep -c "restart-failed run=$U " "$WORK/serve.log")" -le 15 ]
+check "failed restarts are not retried in a loop: two tries, no more" \
+	[ "$(grep -c "restart-failed run=$U " "$WORK/serve.log")" = 2 ]
 check "an unknown policy is not restarted" sh -c "! grep -q 'run=$PB ' '$WORK/serve.log'"
 check "nor an attempt whose (capped) backoff is not due" sh -c "! grep -q 'run=$LATE ' '$WORK/serve.log'"
 check "the non-JSON request was left alone" sh -c "! grep -q 'run=$J ' '$WORK/serve.log'"
