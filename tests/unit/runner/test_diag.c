@@ -15,18 +15,13 @@
 #include <cmocka.h>
 
 #include "diag.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
 	char *canon;
 	struct mount_table mt;
 };
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
 
 /* A mount table with "/" and, mounted on the temp dir, a tmpfs with the
  * given per-mount options. */
@@ -62,7 +57,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->dir);
 	mount_table_free(&f->mt);
 	free(f->canon);
 	free(f);

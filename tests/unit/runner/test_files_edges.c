@@ -26,31 +26,9 @@
 #include "settings.h"
 #include "store.h"
 #include "upload.h"
+#include "testutil.h"
 
 static char dir[64];
-
-static int set_immutable(const char *path, int on)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
-
-	if (fd < 0)
-		return -1;
-	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
-	if (rc == 0) {
-		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
-		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
-	close(fd);
-	return rc;
-}
-
-static int unflag_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag != FTW_SL && flag != FTW_SLN && (S_ISDIR(sb->st_mode) || S_ISREG(sb->st_mode)))
-		set_immutable(p, 0);
-	return 0;
-}
 
 static int group_setup(void **state)
 {
@@ -61,21 +39,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	nftw(dir, unflag_entry, 16, FTW_PHYS);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
+	return tu_rm_tree(dir);
 }
 
 static void assert_contains(const char *s, const char *needle)
@@ -90,9 +55,9 @@ static bool can_immutable(void)
 	bool ok;
 
 	snprintf(p, sizeof(p), "%s/probe", dir);
-	write_file(p, "", 0644);
-	ok = set_immutable(p, 1) == 0;
-	set_immutable(p, 0);
+	tu_write_file(p, "", 0644);
+	ok = tu_set_immutable(p, 1) == 0;
+	tu_set_immutable(p, 0);
 	unlink(p);
 	return ok;
 }
@@ -128,14 +93,14 @@ static void test_dotenv_edges(void **state)
 	memset(&kv, 0, sizeof(kv));
 	kv.stop_at = 2;
 	snprintf(path, sizeof(path), "%s/stop.env", dir);
-	write_file(path, "A=1\nB=2\nC=3\n", 0644);
+	tu_write_file(path, "A=1\nB=2\nC=3\n", 0644);
 	assert_int_equal(dotenv_load(path, collect, &kv, err, sizeof(err)), -ECANCELED);
 	assert_int_equal(kv.n, 2);
 	assert_contains(err, path);
 
 	/* Over 1 MiB: refused before reading. */
 	snprintf(path, sizeof(path), "%s/big.env", dir);
-	write_file(path, "", 0644);
+	tu_write_file(path, "", 0644);
 	assert_int_equal(truncate(path, 2 * 1024 * 1024), 0);
 	assert_int_equal(dotenv_load(path, collect, &kv, err, sizeof(err)), -EFBIG);
 	assert_contains(err, "larger than 1048576 bytes");
@@ -233,7 +198,7 @@ static void test_runnerdir_eperm(void **state)
 	(void)state;
 	/* A directory path through a regular file. */
 	snprintf(under, sizeof(under), "%s/plain", dir);
-	write_file(under, "x", 0644);
+	tu_write_file(under, "x", 0644);
 	strcat(under, "/runners");
 	assert_int_equal(runnerdir_check(under, &p), 0);
 	assert_int_equal(p.err, ENOTDIR);
@@ -246,13 +211,13 @@ static void test_runnerdir_eperm(void **state)
 	assert_int_equal(mkdir(locked, 0755), 0);
 	/* The script name is taken by an immutable file: written, not renamed. */
 	snprintf(path, sizeof(path), "%s/bot_runner_bob.py", locked);
-	write_file(path, "old\n", 0644);
-	assert_int_equal(set_immutable(path, 1), 0);
+	tu_write_file(path, "old\n", 0644);
+	assert_int_equal(tu_set_immutable(path, 1), 0);
 	assert_int_equal(runnerdir_write_script(locked, "bob", "new\n", 4, path, sizeof(path),
 						err, sizeof(err)), -EPERM);
 	assert_contains(err, "rename");
 	assert_contains(err, "bot_runner_bob.py");
-	assert_int_equal(set_immutable(path, 0), 0);
+	assert_int_equal(tu_set_immutable(path, 0), 0);
 	/* Nothing temporary left behind. */
 	{
 		char cmd[256];
@@ -268,7 +233,7 @@ static void test_runnerdir_eperm(void **state)
 	}
 
 	/* An immutable directory: nothing can be created in it. */
-	assert_int_equal(set_immutable(locked, 1), 0);
+	assert_int_equal(tu_set_immutable(locked, 1), 0);
 	assert_int_equal(runnerdir_write_script(locked, "bob", "x", 1, path, sizeof(path),
 						err, sizeof(err)), -EPERM);
 	assert_contains(err, "create");
@@ -276,7 +241,7 @@ static void test_runnerdir_eperm(void **state)
 	assert_int_equal(runnerdir_check(under, &p), 0);
 	assert_int_equal(p.err, EPERM);
 	assert_contains(p.why, "mkdir");
-	assert_int_equal(set_immutable(locked, 0), 0);
+	assert_int_equal(tu_set_immutable(locked, 0), 0);
 }
 
 static void test_upload_edges(void **state)
@@ -291,7 +256,7 @@ static void test_upload_edges(void **state)
 	assert_int_equal(mkdir(state_dir, 0755), 0);
 	/* The scripts dir path runs through a regular file. */
 	snprintf(scripts, sizeof(scripts), "%s/plain", dir);
-	write_file(scripts, "x", 0644);
+	tu_write_file(scripts, "x", 0644);
 	snprintf(scripts, sizeof(scripts), "%s/plain/scripts", dir);
 	settings_init(&s);
 	settings_set(&s, "RUNNER_STATE_DIR", state_dir, SRC_FLAG, "flag --state");
@@ -301,7 +266,7 @@ static void test_upload_edges(void **state)
 	assert_int_equal(store_open(state_dir, &st, err, sizeof(err)), 0);
 
 	snprintf(src, sizeof(src), "%s/ok.py", dir);
-	write_file(src, "print(1)\n", 0644);
+	tu_write_file(src, "print(1)\n", 0644);
 	req.src = src;
 	assert_int_equal(upload_script(&s, st, &req, id, err, sizeof(err)), -ENOTDIR);
 	assert_false(req.input_error);

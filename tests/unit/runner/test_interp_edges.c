@@ -17,18 +17,9 @@
 #include <cmocka.h>
 
 #include "interp.h"
+#include "testutil.h"
 
 static char dir[64];
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	assert_int_equal(chmod(path, mode), 0);
-}
 
 static int group_setup(void **state)
 {
@@ -39,11 +30,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 static void assert_contains(const char *s, const char *needle)
@@ -85,18 +73,18 @@ static void test_explicit_failures(void **state)
 	explicit_fails("RUNNER_PYTHON", dir, 20000, ": not a regular file");
 
 	snprintf(p, sizeof(p), "%s/hang", dir);
-	write_file(p, "#!/bin/sh\nexec sleep 30\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexec sleep 30\n", 0755);
 	explicit_fails("RUNNER_PYTHON", p, 300, "did not finish '-c' within 300 ms");
 
 	snprintf(p, sizeof(p), "%s/dies", dir);
-	write_file(p, "#!/bin/sh\necho dying >&2\nkill -9 $$\n", 0755);
+	tu_write_file(p, "#!/bin/sh\necho dying >&2\nkill -9 $$\n", 0755);
 	explicit_fails("RUNNER_PYTHON", p, 20000, "killed by signal 9 on a test run: dying");
 
 	/* valgrind's forked child cannot survive a failing execve of a file
 	 * that exists, so this case runs without it only. */
 	if (!getenv("FIELDRIG_UNDER_VALGRIND")) {
 		snprintf(p, sizeof(p), "%s/badshebang", dir);
-		write_file(p, "#!/nonexistent/interpreter\n", 0755);
+		tu_write_file(p, "#!/nonexistent/interpreter\n", 0755);
 		explicit_fails("RUNNER_PYTHON", p, 20000, "cannot exec: No such file or directory");
 	}
 }
@@ -112,9 +100,9 @@ static void test_path_candidates_all_fail(void **state)
 	snprintf(bin, sizeof(bin), "%s/bin", dir);
 	assert_int_equal(mkdir(bin, 0755), 0);
 	snprintf(p, sizeof(p), "%s/python3", bin);
-	write_file(p, "#!/bin/sh\necho 'broken python3' >&2\nexit 1\n", 0755);
+	tu_write_file(p, "#!/bin/sh\necho 'broken python3' >&2\nexit 1\n", 0755);
 	snprintf(p, sizeof(p), "%s/python", bin);
-	write_file(p, "#!/bin/sh\nexit 2\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexit 2\n", 0755);
 	/* Relative and empty PATH entries are skipped. */
 	snprintf(pathvar, sizeof(pathvar), "relative::%s", bin);
 	e.path_var = pathvar;
@@ -126,7 +114,7 @@ static void test_path_candidates_all_fail(void **state)
 	assert_contains(c.reason, "set RUNNER_PYTHON to its path");
 
 	/* The second one works: the first one's failure is still told. */
-	write_file(p, "#!/bin/sh\nexit 0\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexit 0\n", 0755);
 	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
 	assert_string_equal(c.path, p);
 	assert_contains(c.reason, "broken python3; python found on PATH");

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "venv.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
@@ -34,48 +35,9 @@ struct fixture {
 	char smode[128]; /* the system interpreter's behaviour for -c/-m pip */
 };
 
-static int set_immutable(const char *path, int on)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
-
-	if (fd < 0)
-		return -1;
-	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
-	if (rc == 0) {
-		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
-		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
-	close(fd);
-	return rc;
-}
-
-static int unflag_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag != FTW_SL && flag != FTW_SLN && (S_ISDIR(sb->st_mode) || S_ISREG(sb->st_mode)))
-		set_immutable(p, 0);
-	return 0;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
 static void set_mode(const char *file, const char *word)
 {
-	write_file(file, word, 0644);
+	tu_write_file(file, word, 0644);
 }
 
 static int setup(void **state)
@@ -105,7 +67,7 @@ static int setup(void **state)
 		char p[192];
 
 		snprintf(p, sizeof(p), "%s/venvpy", f->dir);
-		write_file(p, script, 0755);
+		tu_write_file(p, script, 0755);
 	}
 	/* The system interpreter. */
 	snprintf(script, sizeof(script),
@@ -132,7 +94,7 @@ static int setup(void **state)
 		 "'nopip -m') exit 1;;\n"
 		 "esac\n"
 		 "exit 0\n", f->dir);
-	write_file(f->py, script, 0755);
+	tu_write_file(f->py, script, 0755);
 	set_mode(f->mode, "ok");
 	set_mode(f->vmode, "ok");
 	set_mode(f->smode, "ok");
@@ -144,8 +106,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, unflag_entry, 16, FTW_PHYS);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -288,7 +249,7 @@ static void test_recreate_failed_build_keeps_old(void **state)
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	snprintf(marker, sizeof(marker), "%s/bin/keepme", f->venv);
-	write_file(marker, "old\n", 0644);
+	tu_write_file(marker, "old\n", 0644);
 
 	/* The rebuild leaves half a directory: it goes, the old one returns. */
 	set_mode(f->mode, "partial");
@@ -331,7 +292,7 @@ static void test_recreate_non_directory(void **state)
 	struct venv_status st;
 
 	/* A file where the venv belongs. */
-	write_file(f->venv, "not a venv\n", 0644);
+	tu_write_file(f->venv, "not a venv\n", 0644);
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_true(st.exists);
 	assert_false(st.healthy);
@@ -366,7 +327,7 @@ static void test_recreate_path_errors(void **state)
 
 	/* A path through a regular file: lstat says ENOTDIR. */
 	snprintf(file, sizeof(file), "%s/afile", f->dir);
-	write_file(file, "x\n", 0644);
+	tu_write_file(file, "x\n", 0644);
 	snprintf(under, sizeof(under), "%s/venv", file);
 	o.dir = under;
 	assert_int_equal(venv_recreate(&o, &st), -ENOTDIR);
@@ -424,7 +385,7 @@ static void test_in_container(void **state)
 
 	/* A cache that is not one: -EINVAL naming the file. */
 	snprintf(bad, sizeof(bad), "%s/bad.json", f->dir);
-	write_file(bad, "{\"packages\": []}\n", 0644);
+	tu_write_file(bad, "{\"packages\": []}\n", 0644);
 	o.package_cache = bad;
 	assert_int_equal(venv_ensure(&o, &st), -EINVAL);
 	assert_contains(st.reason, "package cache: ");
@@ -447,12 +408,12 @@ static bool can_immutable(const struct fixture *f)
 	char p[160];
 
 	snprintf(p, sizeof(p), "%s/probe", f->dir);
-	write_file(p, "", 0644);
-	if (set_immutable(p, 1) < 0) {
+	tu_write_file(p, "", 0644);
+	if (tu_set_immutable(p, 1) < 0) {
 		unlink(p);
 		return false;
 	}
-	set_immutable(p, 0);
+	tu_set_immutable(p, 0);
 	unlink(p);
 	return true;
 }
@@ -469,8 +430,8 @@ static void test_eperm_old_venv_left(void **state)
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	snprintf(pinned, sizeof(pinned), "%s/bin/pinned", f->venv);
-	write_file(pinned, "x\n", 0644);
-	assert_int_equal(set_immutable(pinned, 1), 0);
+	tu_write_file(pinned, "x\n", 0644);
+	assert_int_equal(tu_set_immutable(pinned, 1), 0);
 
 	/* The new venv works; the old one cannot go, and that is said. */
 	assert_int_equal(venv_recreate(&o, &st), 0);
@@ -493,14 +454,14 @@ static void test_eperm_in_place_cannot_empty(void **state)
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	/* An immutable directory can be neither renamed nor emptied. */
-	assert_int_equal(set_immutable(f->venv, 1), 0);
+	assert_int_equal(tu_set_immutable(f->venv, 1), 0);
 	assert_int_equal(venv_recreate(&o, &st), -EPERM);
 	assert_contains(st.reason, "cannot build venv in ");
 	assert_contains(st.reason, "Operation not permitted");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 0);
-	assert_int_equal(set_immutable(f->venv, 0), 0);
+	assert_int_equal(tu_set_immutable(f->venv, 0), 0);
 }
 
 static void test_eperm_parents_and_cache(void **state)
@@ -514,7 +475,7 @@ static void test_eperm_parents_and_cache(void **state)
 		skip();
 	snprintf(locked, sizeof(locked), "%s/locked", f->dir);
 	assert_int_equal(mkdir(locked, 0755), 0);
-	assert_int_equal(set_immutable(locked, 1), 0);
+	assert_int_equal(tu_set_immutable(locked, 1), 0);
 
 	snprintf(deep, sizeof(deep), "%s/sub/venv", locked);
 	o.dir = deep;
@@ -541,13 +502,13 @@ static void test_eperm_parents_and_cache(void **state)
 		snprintf(file, sizeof(file), "%s/sub/f", d);
 		assert_int_equal(mkdir(d, 0755), 0);
 		assert_int_equal(mkdir(sub, 0755), 0);
-		assert_int_equal(set_immutable(sub, 1), 0);
+		assert_int_equal(tu_set_immutable(sub, 1), 0);
 		assert_int_equal(venv_empty_dir(d, err, sizeof(err)), -EPERM);
 		assert_contains(err, "rmdir ");
 		assert_contains(err, "/toempty/sub: Operation not permitted");
-		assert_int_equal(set_immutable(sub, 0), 0);
-		write_file(file, "x\n", 0644);
-		assert_int_equal(set_immutable(file, 1), 0);
+		assert_int_equal(tu_set_immutable(sub, 0), 0);
+		tu_write_file(file, "x\n", 0644);
+		assert_int_equal(tu_set_immutable(file, 1), 0);
 		assert_int_equal(venv_empty_dir(d, err, sizeof(err)), -EPERM);
 		assert_contains(err, "unlink ");
 		assert_contains(err, "/toempty/sub/f: Operation not permitted");
@@ -566,12 +527,12 @@ static void test_eperm_parent_in_place(void **state)
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	snprintf(marker, sizeof(marker), "%s/bin/old-marker", f->venv);
-	write_file(marker, "old\n", 0644);
+	tu_write_file(marker, "old\n", 0644);
 	snprintf(file, sizeof(file), "%s/notavenv", f->dir);
-	write_file(file, "x\n", 0644);
+	tu_write_file(file, "x\n", 0644);
 	/* The parent cannot change: no name for the old venv beside it, so
 	 * it is emptied and rebuilt where it is. */
-	assert_int_equal(set_immutable(f->dir, 1), 0);
+	assert_int_equal(tu_set_immutable(f->dir, 1), 0);
 	assert_int_equal(venv_recreate(&o, &st), 0);
 	assert_contains(st.action, "recreated in place: ");
 	assert_contains(st.action, "cannot be moved (Operation not permitted)");
@@ -594,7 +555,7 @@ static void test_eperm_parent_in_place(void **state)
 	assert_contains(st.reason, file);
 	assert_contains(st.reason, "Operation not permitted");
 	venv_status_free(&st);
-	assert_int_equal(set_immutable(f->dir, 0), 0);
+	assert_int_equal(tu_set_immutable(f->dir, 0), 0);
 }
 
 static void test_empty_dir_depth_and_missing(void **state)

@@ -17,16 +17,11 @@
 #include <cmocka.h>
 
 #include "venv.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
 };
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -45,19 +40,9 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->dir);
 	free(f);
 	return 0;
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	chmod(path, mode);
 }
 
 static void test_run_captures_output_and_status(void **state)
@@ -95,7 +80,7 @@ static void test_run_exec_errors(void **state)
 
 	assert_int_equal(venv_run(missing, 1000, NULL, NULL, 0), -ENOENT);
 	snprintf(path, sizeof(path), "%s/script", f->dir);
-	write_file(path, "#!/bin/sh\nexit 0\n", 0640);
+	tu_write_file(path, "#!/bin/sh\nexit 0\n", 0640);
 	assert_int_equal(venv_run(noexec, 1000, NULL, NULL, 0), -EACCES);
 }
 
@@ -130,15 +115,15 @@ static void test_empty_dir_in_place_no_follow(void **state)
 	mkdir(venv, 0755);
 	mkdir(outside, 0755);
 	snprintf(p, sizeof(p), "%s/keep", outside);
-	write_file(p, "precious", 0644);
+	tu_write_file(p, "precious", 0644);
 	snprintf(p, sizeof(p), "%s/lib", venv);
 	mkdir(p, 0755);
 	snprintf(p, sizeof(p), "%s/lib/python3.11", venv);
 	mkdir(p, 0755);
 	snprintf(p, sizeof(p), "%s/lib/python3.11/site.py", venv);
-	write_file(p, "x", 0644);
+	tu_write_file(p, "x", 0644);
 	snprintf(p, sizeof(p), "%s/pyvenv.cfg", venv);
-	write_file(p, "home = /usr/bin\n", 0644);
+	tu_write_file(p, "home = /usr/bin\n", 0644);
 	/* Symlinks to a directory and a file outside: removed, not followed. */
 	snprintf(p, sizeof(p), "%s/lib64", venv);
 	assert_int_equal(symlink(outside, p), 0);
@@ -182,16 +167,16 @@ static void test_package_cache(void **state)
 	json_decref(j);
 
 	/* An existing valid cache is kept as it is. */
-	write_file(path, "{\"packages\": {\"numpy\": \"1.26\"}, \"last_cleanup\": \"x\"}", 0640);
+	tu_write_file(path, "{\"packages\": {\"numpy\": \"1.26\"}, \"last_cleanup\": \"x\"}", 0640);
 	stat(path, &st1);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), 0);
 	stat(path, &st2);
 	assert_int_equal(st1.st_ino, st2.st_ino);
 
-	write_file(path, "{\"packages\": []}", 0640);
+	tu_write_file(path, "{\"packages\": []}", 0640);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not a package cache"));
-	write_file(path, "{broken", 0640);
+	tu_write_file(path, "{broken", 0640);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "line 1"));
 }
@@ -218,7 +203,7 @@ static void test_status_missing_and_fake(void **state)
 	/* A directory with pyvenv.cfg but no interpreter is broken. */
 	mkdir(venv, 0755);
 	snprintf(p, sizeof(p), "%s/pyvenv.cfg", venv);
-	write_file(p, "home = /usr/bin\n", 0644);
+	tu_write_file(p, "home = /usr/bin\n", 0644);
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_true(st.exists);
 	assert_false(st.healthy);

@@ -1,0 +1,89 @@
+/* Shared unit-test fixture code; contracts in testutil.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <linux/fs.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+int tu_mkdtemp(char *tmpl, mode_t mode)
+{
+	if (!mkdtemp(tmpl))
+		return -1;
+	return mode ? chmod(tmpl, mode) : 0;
+}
+
+int tu_set_immutable(const char *path, int on)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
+
+	if (fd < 0)
+		return -1;
+	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	if (rc == 0) {
+		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Pre-order: unlock each directory and file before anything below it
+ * is removed. */
+static int unlock_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_SL || flag == FTW_SLN || flag == FTW_NS)
+		return 0;
+	if (S_ISDIR(sb->st_mode) || S_ISREG(sb->st_mode))
+		tu_set_immutable(p, 0);
+	if (S_ISDIR(sb->st_mode))
+		chmod(p, sb->st_mode | S_IRWXU);
+	return 0;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+int tu_rm_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	nftw(path, unlock_entry, 16, FTW_PHYS);
+	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+void tu_write_file(const char *path, const char *content, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+int tu_drop_to_nobody(void)
+{
+	if (setgroups(0, NULL) < 0)
+		return -1;
+	if (setresgid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0)
+		return -1;
+	return setresuid(TU_NOBODY, TU_NOBODY, TU_NOBODY);
+}

@@ -1,0 +1,33 @@
+/* Fixture code shared by the unit tests (and the runner's integration
+ * tests): temporary directories, files, immutable flags, dropping to
+ * nobody.  One line per function says what it promises. */
+#ifndef FIELDRIG_TESTUTIL_H
+#define FIELDRIG_TESTUTIL_H
+
+#include <sys/types.h>
+
+/* uid and gid of nobody, which the unprivileged cases drop to. */
+#define TU_NOBODY 65534
+
+/* mkdtemp(tmpl) ("...XXXXXX", rewritten in place), then chmod to mode
+ * unless mode is 0; 0, or -1 with errno set. */
+int tu_mkdtemp(char *tmpl, mode_t mode);
+
+/* Removes path and everything below it (no symlinks followed), first
+ * clearing immutable flags and giving directories u+rwx so nothing a test
+ * left locked stays; 0 if all is gone (or was never there), else -1. */
+int tu_rm_tree(const char *path);
+
+/* Sets (on) or clears FS_IMMUTABLE_FL on path (not following a symlink);
+ * 0, or -1 where the file or its filesystem does not allow it. */
+int tu_set_immutable(const char *path, int on);
+
+/* Creates or truncates path with content and gives it mode (chmod, so the
+ * umask does not matter); fails the running cmocka test on any error. */
+void tu_write_file(const char *path, const char *content, mode_t mode);
+
+/* In a child: drops supplementary groups, then gid and uid to nobody;
+ * 0, or -1 with errno set (the caller exits with its own code). */
+int tu_drop_to_nobody(void);
+
+#endif
