@@ -27,24 +27,20 @@
 #include "runrec.h"
 #include "settings.h"
 #include "store.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_cleanup_faults.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	return chmod(dir, 0755);
+	return tu_mkdtemp(dir, 0755);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s'; rm -rf '%s'", dir, dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 /* What the callback saw, one "path err" line each. */
@@ -163,8 +159,7 @@ static struct outcome cleanup_in_helper(struct world *w, prep_fn prep, bool as_n
 			exit(2);
 		if (prep)
 			prep(w);
-		if (as_nobody && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-				  setresuid(65534, 65534, 65534) < 0))
+		if (as_nobody && (tu_drop_to_nobody() < 0))
 			exit(3);
 		o.ret = cleanup_run(&w->s, w->st, 0, cb, &o.seen, &o.cs, err, sizeof(err));
 		if (write(p[1], &o, sizeof(o)) != (ssize_t)sizeof(o))

@@ -435,7 +435,7 @@ static void test_permission_denied_as_nobody(void **state)
 		const struct detect_evidence *e1, *e2;
 		int code = 0;
 
-		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+		if (tu_drop_to_nobody() < 0)
 			_exit(10);
 		detect_input_init(&in, f->root, NULL);
 		in.env_is_pid1 = false;

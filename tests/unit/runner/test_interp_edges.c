@@ -25,7 +25,7 @@ static int group_setup(void **state)
 {
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/fieldrig-interpe-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return tu_mkdtemp(dir, 0);
 }
 
 static int group_teardown(void **state)

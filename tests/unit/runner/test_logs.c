@@ -18,6 +18,7 @@
 #include "logs.h"
 #include "runrec.h"
 #include "store.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_logs.XXXXXX";
 static int n_state;
@@ -25,16 +26,13 @@ static int n_state;
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tu_mkdtemp(dir, 0);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 /* A fresh store with one script and one run; returns the run id. */

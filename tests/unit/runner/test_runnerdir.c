@@ -17,22 +17,20 @@
 
 #include "runnerdir.h"
 #include "settings.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_runnerdir.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tu_mkdtemp(dir, 0);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 static void user(const char *in, const char *want)

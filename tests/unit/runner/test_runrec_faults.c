@@ -22,6 +22,7 @@
 #include "logs.h"
 #include "runrec.h"
 #include "store.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_runrec_faults.XXXXXX";
 static int seq;
@@ -29,16 +30,13 @@ static int seq;
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tu_mkdtemp(dir, 0);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 /* A fresh store with one script "s-1" and one QUEUED run (*id). */

@@ -18,22 +18,20 @@
 #include <unistd.h>
 
 #include "spawn.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_spawn.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tu_mkdtemp(dir, 0);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 /* Runs file with argv; returns the spawn_release result, *ws the wait

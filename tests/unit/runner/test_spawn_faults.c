@@ -34,6 +34,7 @@
 
 #include "covflush.h"
 #include "spawn.h"
+#include "testutil.h"
 
 /* Helpers leave with _exit (after writing coverage counters): exit() would
  * run LeakSanitizer's check, whose tracer cannot work under some of the
@@ -381,8 +382,7 @@ static void h_nobody(int wr, void *arg)
 		if (setrlimit(RLIMIT_CPU, &rl) < 0)
 			leave(2);
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-	    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+	if (tu_drop_to_nobody() < 0)
 		leave(2);
 	spawn_collect(&nc->req, &rep);
 	send_report(wr, &rep);

@@ -15,22 +15,20 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_store.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return tu_mkdtemp(dir, 0);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 /* A fresh state directory per test. */

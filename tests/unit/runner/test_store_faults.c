@@ -21,24 +21,20 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_store_faults.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	return chmod(dir, 0755);
+	return tu_mkdtemp(dir, 0755);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 /* A fresh state directory under dir. */
@@ -122,8 +118,7 @@ static void test_read_only_for_this_user(void **state)
 		int ret;
 
 		close(p[0]);
-		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-		    setresuid(65534, 65534, 65534) < 0)
+		if (tu_drop_to_nobody() < 0)
 			exit(100);
 		ret = store_open(sd, &st, err, sizeof(err));
 		if (ret == 0) {
