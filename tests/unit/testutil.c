@@ -24,6 +24,32 @@ int tu_mkdtemp(char *tmpl, mode_t mode)
 	return mode ? chmod(tmpl, mode) : 0;
 }
 
+char tu_dir[64];
+
+static int dir_setup(mode_t mode)
+{
+	snprintf(tu_dir, sizeof(tu_dir), "/tmp/%s.XXXXXX", program_invocation_short_name);
+	return tu_mkdtemp(tu_dir, mode);
+}
+
+int tu_dir_setup(void **state)
+{
+	(void)state;
+	return dir_setup(0);
+}
+
+int tu_dir_setup_0755(void **state)
+{
+	(void)state;
+	return dir_setup(0755);
+}
+
+int tu_dir_teardown(void **state)
+{
+	(void)state;
+	return tu_rm_tree(tu_dir);
+}
+
 int tu_set_immutable(const char *path, int on)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;

@@ -9,6 +9,17 @@
 /* uid and gid of nobody, which the unprivileged cases drop to. */
 #define TU_NOBODY 65534
 
+/* The group fixture's directory: "/tmp/PROGRAM.XXXXXX" once made. */
+extern char tu_dir[64];
+
+/* cmocka group setups: make tu_dir with mkdtemp's mode 0700, or with 0755
+ * (for tests whose children run as nobody); 0 or -1. */
+int tu_dir_setup(void **state);
+int tu_dir_setup_0755(void **state);
+
+/* cmocka group teardown: tu_rm_tree(tu_dir); 0 or -1. */
+int tu_dir_teardown(void **state);
+
 /* mkdtemp(tmpl) ("...XXXXXX", rewritten in place), then chmod to mode
  * unless mode is 0; 0, or -1 with errno set. */
 int tu_mkdtemp(char *tmpl, mode_t mode);

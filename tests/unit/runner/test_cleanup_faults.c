@@ -29,20 +29,6 @@
 #include "store.h"
 #include "testutil.h"
 
-static char dir[] = "/tmp/test_cleanup_faults.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return tu_mkdtemp(dir, 0755);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return tu_rm_tree(dir);
-}
-
 /* What the callback saw, one "path err" line each. */
 struct seen {
 	char buf[4096];
@@ -54,7 +40,7 @@ static void cb(void *ctx, const char *path, int err)
 	struct seen *s = ctx;
 
 	s->len += (size_t)snprintf(s->buf + s->len, sizeof(s->buf) - s->len, "%s %d\n",
-				   path + strlen(dir), err);
+				   path + strlen(tu_dir), err);
 }
 
 static void mk(const char *a, const char *sub)
@@ -91,7 +77,7 @@ static void make_world(struct world *w, const char *name)
 				 .peak_rss_kb = -1 };
 	char err[512], base[200];
 
-	snprintf(base, sizeof(base), "%s/%s", dir, name);
+	snprintf(base, sizeof(base), "%s/%s", tu_dir, name);
 	assert_int_equal(mkdir(base, 0755), 0);
 	snprintf(w->sd, sizeof(w->sd), "%s/state", base);
 	assert_int_equal(store_open(w->sd, &w->st, err, sizeof(err)), 0);
@@ -211,7 +197,7 @@ static void test_mounts_inside(void **state)
 	touch(w.wd, "sub/f");
 	o = cleanup_in_helper(&w, prep_mounts, false);
 	assert_int_equal(o.ret, 0);
-	rel = w.wd + strlen(dir);
+	rel = w.wd + strlen(tu_dir);
 	/* readdir order decides the order of the lines: compare as sets. */
 	snprintf(want, sizeof(want), "%s/busy %d\n", rel, EBUSY);
 	assert_non_null(strstr(o.seen.buf, want));
@@ -278,7 +264,7 @@ static void test_not_allowed(void **state)
 
 	o = cleanup_in_helper(&w, NULL, true);
 	assert_int_equal(o.ret, 0);
-	rel = w.wd + strlen(dir);
+	rel = w.wd + strlen(tu_dir);
 	snprintf(want, sizeof(want), "%s/locked %d\n", rel, EACCES);
 	assert_non_null(strstr(o.seen.buf, want));
 	snprintf(want, sizeof(want), "%s/noexec/y %d\n", rel, EACCES);
@@ -306,13 +292,13 @@ static void test_foreign_and_gone(void **state)
 	assert_int_equal(rmdir(w.wd), 0);	/* already gone */
 	assert_int_equal(runrec_create(w.st, "s-1", "m2", "{}", &id2, err, sizeof(err)), 0);
 	assert_int_equal(runrec_finish(w.st, id2, &v), 1);
-	snprintf(foreign, sizeof(foreign), "%s/foreign/precious", dir);
+	snprintf(foreign, sizeof(foreign), "%s/foreign/precious", tu_dir);
 	assert_int_equal(mkdir(foreign, 0755), 0);
 	assert_int_equal(runrec_set_workdir(w.st, id2, foreign), 0);
 	o = cleanup_in_helper(&w, NULL, false);
 	assert_int_equal(o.ret, 0);
 	assert_int_equal(access(foreign, F_OK), 0);
-	snprintf(want, sizeof(want), "%s 0\n", w.wd + strlen(dir));
+	snprintf(want, sizeof(want), "%s 0\n", w.wd + strlen(tu_dir));
 	assert_string_equal(o.seen.buf, want);
 	assert_int_equal(o.cs.removed, 1);
 	assert_null(workdir_of(&w));
@@ -327,5 +313,5 @@ int main(void)
 		cmocka_unit_test(test_foreign_and_gone),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup_0755, tu_dir_teardown);
 }

@@ -20,20 +20,7 @@
 #include "store.h"
 #include "testutil.h"
 
-static char dir[] = "/tmp/test_logs.XXXXXX";
 static int n_state;
-
-static int setup(void **state)
-{
-	(void)state;
-	return tu_mkdtemp(dir, 0);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return tu_rm_tree(dir);
-}
 
 /* A fresh store with one script and one run; returns the run id. */
 static int64_t fresh(struct store **st)
@@ -43,7 +30,7 @@ static int64_t fresh(struct store **st)
 	char path[256], err[512];
 	int64_t id;
 
-	snprintf(path, sizeof(path), "%s/s%d", dir, n_state++);
+	snprintf(path, sizeof(path), "%s/s%d", tu_dir, n_state++);
 	if (store_open(path, st, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(store_add_script(*st, &sr, err, sizeof(err)), 0);
@@ -246,5 +233,5 @@ int main(void)
 		cmocka_unit_test(test_batch_due),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -23,24 +23,10 @@
 #include "store.h"
 #include "testutil.h"
 
-static char dir[] = "/tmp/test_store_faults.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return tu_mkdtemp(dir, 0755);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return tu_rm_tree(dir);
-}
-
 /* A fresh state directory under dir. */
 static void fresh(char *sd, size_t len, const char *name)
 {
-	snprintf(sd, len, "%s/%s", dir, name);
+	snprintf(sd, len, "%s/%s", tu_dir, name);
 	assert_int_equal(mkdir(sd, 0755), 0);
 }
 
@@ -66,7 +52,7 @@ static void test_state_dir_cannot_be_made(void **state)
 	char sd[256], err[512];
 
 	(void)state;
-	snprintf(sd, sizeof(sd), "%s/no/such/parent", dir);
+	snprintf(sd, sizeof(sd), "%s/no/such/parent", tu_dir);
 	assert_int_equal(store_open(sd, &st, err, sizeof(err)), -ENOENT);
 	assert_null(st);
 	assert_non_null(strstr(err, "cannot create state directory"));
@@ -326,5 +312,5 @@ int main(void)
 		cmocka_unit_test(test_damaged_page),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup_0755, tu_dir_teardown);
 }
