@@ -105,6 +105,14 @@ void tu_write_file(const char *path, const char *content, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
+void tu_assert_contains_at(const char *s, const char *needle, const char *file, int line)
+{
+	if (s && strstr(s, needle))
+		return;
+	print_error("ERROR: '%s' lacks '%s'\n", s ? s : "(null)", needle);
+	_fail(file, line);
+}
+
 int tu_drop_to_nobody(void)
 {
 	if (setgroups(0, NULL) < 0)

@@ -37,6 +37,11 @@ int tu_set_immutable(const char *path, int on);
  * umask does not matter); fails the running cmocka test on any error. */
 void tu_write_file(const char *path, const char *content, mode_t mode);
 
+/* Fails the running cmocka test, naming the caller's file and line,
+ * unless s is not NULL and contains needle. */
+#define tu_assert_contains(s, needle) tu_assert_contains_at((s), (needle), __FILE__, __LINE__)
+void tu_assert_contains_at(const char *s, const char *needle, const char *file, int line);
+
 /* In a child: drops supplementary groups, then gid and uid to nobody;
  * 0, or -1 with errno set (the caller exits with its own code). */
 int tu_drop_to_nobody(void);

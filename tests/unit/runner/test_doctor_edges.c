@@ -102,12 +102,6 @@ static const struct doctor_check *check(const struct doctor_result *r, const cha
 	return NULL;
 }
 
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
-}
-
 static void run(struct fixture *f)
 {
 	doctor_result_free(&f->res);
@@ -121,7 +115,7 @@ static void expect(struct fixture *f, const char *name, enum doctor_level l, con
 	if (c->level != l)
 		fail_msg("%s is %s, not %s: %s", name, doctor_level_name(c->level),
 			 doctor_level_name(l), c->reason);
-	assert_contains(c->reason, needle);
+	tu_assert_contains(c->reason, needle);
 }
 
 static void test_dirs_that_cannot_be(void **state)

@@ -111,12 +111,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' does not contain '%s'", s ? s : "(null)", needle);
-}
-
 static struct venv_options opts(const struct fixture *f)
 {
 	struct venv_options o = { .dir = f->venv, .python = f->py, .timeout_ms = 60000 };
@@ -158,7 +152,7 @@ static void test_ensure_creates_then_keeps(void **state)
 	assert_string_equal(st.action, "created");
 	assert_true(st.healthy);
 	assert_true(st.pip_present);
-	assert_contains(st.reason, "healthy");
+	tu_assert_contains(st.reason, "healthy");
 	venv_status_free(&st);
 
 	assert_int_equal(venv_ensure(&o, &st), 0);
@@ -179,31 +173,31 @@ static void test_build_failures_say_why(void **state)
 
 	set_mode(f->mode, "noensurepip");
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "exited 1: The virtual environment was not created "
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "exited 1: The virtual environment was not created "
 			"successfully because ensurepip is not available.");
 	assert_false(st.exists);
 	venv_status_free(&st);
 
 	set_mode(f->mode, "silent");
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "python3 exited 4");
+	tu_assert_contains(st.reason, "python3 exited 4");
 	venv_status_free(&st);
 
 	set_mode(f->mode, "signal");
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "killed by signal 9");
+	tu_assert_contains(st.reason, "killed by signal 9");
 	venv_status_free(&st);
 
 	set_mode(f->mode, "hang");
 	o.timeout_ms = 300;
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "timed out after 300 ms");
+	tu_assert_contains(st.reason, "timed out after 300 ms");
 	venv_status_free(&st);
 
 	o.python = "/nonexistent/python3";
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot run /nonexistent/python3: No such file or directory");
+	tu_assert_contains(st.reason, "cannot run /nonexistent/python3: No such file or directory");
 	venv_status_free(&st);
 }
 
@@ -219,16 +213,16 @@ static void test_built_but_unhealthy(void **state)
 	assert_string_equal(st.action, "created");
 	assert_false(st.healthy);
 	assert_false(st.pip_present);
-	assert_contains(st.reason, "broken: no pip in ");
+	tu_assert_contains(st.reason, "broken: no pip in ");
 	venv_status_free(&st);
 
 	/* A "venv" whose python is the base interpreter. */
 	set_mode(f->mode, "ok");
 	set_mode(f->vmode, "base");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.action, "recreated");
-	assert_contains(st.reason, "broken: ");
-	assert_contains(st.reason, "bin/python exited 3");
+	tu_assert_contains(st.action, "recreated");
+	tu_assert_contains(st.reason, "broken: ");
+	tu_assert_contains(st.reason, "bin/python exited 3");
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 0);
 
@@ -254,8 +248,8 @@ static void test_recreate_failed_build_keeps_old(void **state)
 	/* The rebuild leaves half a directory: it goes, the old one returns. */
 	set_mode(f->mode, "partial");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "disk full");
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "disk full");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_true(exists(f->venv, "bin/keepme"));
@@ -296,7 +290,7 @@ static void test_recreate_non_directory(void **state)
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_true(st.exists);
 	assert_false(st.healthy);
-	assert_contains(st.reason, "is not a directory");
+	tu_assert_contains(st.reason, "is not a directory");
 	venv_status_free(&st);
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	assert_string_equal(st.action, "created (replaced a non-directory)");
@@ -312,7 +306,7 @@ static void test_recreate_non_directory(void **state)
 	assert_int_equal(symlink("/nonexistent/elsewhere", f->venv), 0);
 	set_mode(f->mode, "noensurepip");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.reason, "ensurepip is not available");
+	tu_assert_contains(st.reason, "ensurepip is not available");
 	assert_false(st.exists);
 	venv_status_free(&st);
 	assert_int_equal(access(f->venv, F_OK), -1);
@@ -331,12 +325,12 @@ static void test_recreate_path_errors(void **state)
 	snprintf(under, sizeof(under), "%s/venv", file);
 	o.dir = under;
 	assert_int_equal(venv_recreate(&o, &st), -ENOTDIR);
-	assert_contains(st.reason, under);
-	assert_contains(st.reason, "Not a directory");
+	tu_assert_contains(st.reason, under);
+	tu_assert_contains(st.reason, "Not a directory");
 	venv_status_free(&st);
 
 	assert_int_equal(venv_status(&o, &st), 0);
-	assert_contains(st.reason, "cannot inspect ");
+	tu_assert_contains(st.reason, "cannot inspect ");
 	venv_status_free(&st);
 
 	o.dir = "";
@@ -357,19 +351,19 @@ static void test_in_container(void **state)
 	assert_true(st.healthy);
 	assert_false(st.exists);
 	assert_string_equal(st.python, f->py);
-	assert_contains(st.reason, "runs, pip present");
+	tu_assert_contains(st.reason, "runs, pip present");
 	venv_status_free(&st);
 
 	set_mode(f->smode, "nopip");
 	assert_int_equal(venv_status(&o, &st), 0);
-	assert_contains(st.reason, "runs, no pip");
+	tu_assert_contains(st.reason, "runs, no pip");
 	venv_status_free(&st);
 
 	set_mode(f->smode, "broken");
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_false(st.healthy);
-	assert_contains(st.reason, "system interpreter broken: ");
-	assert_contains(st.reason, "exited 1: Fatal Python error: init_fs_encoding");
+	tu_assert_contains(st.reason, "system interpreter broken: ");
+	tu_assert_contains(st.reason, "exited 1: Fatal Python error: init_fs_encoding");
 	venv_status_free(&st);
 	set_mode(f->smode, "ok");
 
@@ -377,7 +371,7 @@ static void test_in_container(void **state)
 	snprintf(cache, sizeof(cache), "%s/state/deep/package_cache.json", f->dir);
 	o.package_cache = cache;
 	assert_int_equal(venv_ensure(&o, &st), 0);
-	assert_contains(st.action, "none: in a container");
+	tu_assert_contains(st.action, "none: in a container");
 	venv_status_free(&st);
 	assert_int_equal(access(cache, F_OK), 0);
 	assert_int_equal(venv_recreate(&o, &st), 0);
@@ -388,16 +382,16 @@ static void test_in_container(void **state)
 	tu_write_file(bad, "{\"packages\": []}\n", 0644);
 	o.package_cache = bad;
 	assert_int_equal(venv_ensure(&o, &st), -EINVAL);
-	assert_contains(st.reason, "package cache: ");
-	assert_contains(st.reason, "not a package cache");
+	tu_assert_contains(st.reason, "package cache: ");
+	tu_assert_contains(st.reason, "not a package cache");
 	venv_status_free(&st);
 
 	/* A cache path through a regular file. */
 	snprintf(bad, sizeof(bad), "%s/mode/package_cache.json", f->dir);
 	o.package_cache = bad;
 	assert_int_equal(venv_ensure(&o, &st), -EINVAL);
-	assert_contains(st.reason, "package cache: access ");
-	assert_contains(st.reason, "Not a directory");
+	tu_assert_contains(st.reason, "package cache: access ");
+	tu_assert_contains(st.reason, "Not a directory");
 	venv_status_free(&st);
 }
 
@@ -435,8 +429,8 @@ static void test_eperm_old_venv_left(void **state)
 
 	/* The new venv works; the old one cannot go, and that is said. */
 	assert_int_equal(venv_recreate(&o, &st), 0);
-	assert_contains(st.action, "recreated (old venv left at ");
-	assert_contains(st.action, "/bin/pinned: Operation not permitted");
+	tu_assert_contains(st.action, "recreated (old venv left at ");
+	tu_assert_contains(st.action, "/bin/pinned: Operation not permitted");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 1);
@@ -456,8 +450,8 @@ static void test_eperm_in_place_cannot_empty(void **state)
 	/* An immutable directory can be neither renamed nor emptied. */
 	assert_int_equal(tu_set_immutable(f->venv, 1), 0);
 	assert_int_equal(venv_recreate(&o, &st), -EPERM);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "Operation not permitted");
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "Operation not permitted");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 0);
@@ -480,18 +474,18 @@ static void test_eperm_parents_and_cache(void **state)
 	snprintf(deep, sizeof(deep), "%s/sub/venv", locked);
 	o.dir = deep;
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "mkdir parents of ");
-	assert_contains(st.reason, "Operation not permitted");
+	tu_assert_contains(st.reason, "mkdir parents of ");
+	tu_assert_contains(st.reason, "Operation not permitted");
 	venv_status_free(&st);
 
 	snprintf(cache, sizeof(cache), "%s/sub/package_cache.json", locked);
 	assert_int_equal(venv_package_cache_ensure(cache, err, sizeof(err)), -EPERM);
-	assert_contains(err, "mkdir parents of ");
+	tu_assert_contains(err, "mkdir parents of ");
 
 	snprintf(cache, sizeof(cache), "%s/package_cache.json", locked);
 	assert_int_equal(venv_package_cache_ensure(cache, err, sizeof(err)), -EPERM);
-	assert_contains(err, "create ");
-	assert_contains(err, "package_cache.json.tmp-");
+	tu_assert_contains(err, "create ");
+	tu_assert_contains(err, "package_cache.json.tmp-");
 
 	/* Emptying: an immutable file and an immutable subdirectory. */
 	{
@@ -504,14 +498,14 @@ static void test_eperm_parents_and_cache(void **state)
 		assert_int_equal(mkdir(sub, 0755), 0);
 		assert_int_equal(tu_set_immutable(sub, 1), 0);
 		assert_int_equal(venv_empty_dir(d, err, sizeof(err)), -EPERM);
-		assert_contains(err, "rmdir ");
-		assert_contains(err, "/toempty/sub: Operation not permitted");
+		tu_assert_contains(err, "rmdir ");
+		tu_assert_contains(err, "/toempty/sub: Operation not permitted");
 		assert_int_equal(tu_set_immutable(sub, 0), 0);
 		tu_write_file(file, "x\n", 0644);
 		assert_int_equal(tu_set_immutable(file, 1), 0);
 		assert_int_equal(venv_empty_dir(d, err, sizeof(err)), -EPERM);
-		assert_contains(err, "unlink ");
-		assert_contains(err, "/toempty/sub/f: Operation not permitted");
+		tu_assert_contains(err, "unlink ");
+		tu_assert_contains(err, "/toempty/sub/f: Operation not permitted");
 	}
 }
 
@@ -534,8 +528,8 @@ static void test_eperm_parent_in_place(void **state)
 	 * it is emptied and rebuilt where it is. */
 	assert_int_equal(tu_set_immutable(f->dir, 1), 0);
 	assert_int_equal(venv_recreate(&o, &st), 0);
-	assert_contains(st.action, "recreated in place: ");
-	assert_contains(st.action, "cannot be moved (Operation not permitted)");
+	tu_assert_contains(st.action, "recreated in place: ");
+	tu_assert_contains(st.action, "cannot be moved (Operation not permitted)");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_false(exists(f->venv, "bin/old-marker"));
@@ -543,8 +537,8 @@ static void test_eperm_parent_in_place(void **state)
 	/* The rebuild in place fails: the venv is left broken, and says why. */
 	set_mode(f->mode, "noensurepip");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "ensurepip is not available");
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "ensurepip is not available");
 	assert_false(st.healthy);
 	assert_true(st.exists);
 	venv_status_free(&st);
@@ -552,8 +546,8 @@ static void test_eperm_parent_in_place(void **state)
 	/* A file where the venv belongs cannot be removed either. */
 	o.dir = file;
 	assert_int_equal(venv_ensure(&o, &st), -EPERM);
-	assert_contains(st.reason, file);
-	assert_contains(st.reason, "Operation not permitted");
+	tu_assert_contains(st.reason, file);
+	tu_assert_contains(st.reason, "Operation not permitted");
 	venv_status_free(&st);
 	assert_int_equal(tu_set_immutable(f->dir, 0), 0);
 }
@@ -573,12 +567,12 @@ static void test_empty_dir_depth_and_missing(void **state)
 	}
 	snprintf(path, sizeof(path), "%s/deep", f->dir);
 	assert_int_equal(venv_empty_dir(path, err, sizeof(err)), -ELOOP);
-	assert_contains(err, "empty ");
-	assert_contains(err, "Too many levels of symbolic links");
+	tu_assert_contains(err, "empty ");
+	tu_assert_contains(err, "Too many levels of symbolic links");
 
 	snprintf(path, sizeof(path), "%s/missing", f->dir);
 	assert_int_equal(venv_empty_dir(path, err, sizeof(err)), -ENOENT);
-	assert_contains(err, "No such file or directory");
+	tu_assert_contains(err, "No such file or directory");
 }
 
 int main(void)
