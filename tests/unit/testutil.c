@@ -105,6 +105,71 @@ void tu_write_file(const char *path, const char *content, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
+/* Creates each directory of path from its byte from on, up to (not
+ * including) the last '/'. */
+static void mk_prefixes(char *path, size_t from)
+{
+	for (char *s = path + from; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(path, 0755);
+			*s = '/';
+		}
+	}
+}
+
+void tu_mkparents(const char *root, const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	mk_prefixes(path, strlen(root) + 1);
+}
+
+void tu_mkdirs(const char *root, const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s/", root, rel);
+	mk_prefixes(path, strlen(root) + 1);
+}
+
+void tu_mkdir_in(const char *root, const char *rel)
+{
+	char path[512];
+
+	tu_mkparents(root, rel);
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+void tu_put(const char *root, const char *rel, const void *content, size_t len)
+{
+	char path[512];
+	int fd;
+
+	tu_mkparents(root, rel);
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	close(fd);
+}
+
+void tu_put_str(const char *root, const char *rel, const char *content)
+{
+	tu_put(root, rel, content, strlen(content));
+}
+
+void tu_symlink_in(const char *root, const char *rel, const char *target)
+{
+	char path[512];
+
+	tu_mkparents(root, rel);
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(symlink(target, path), 0);
+}
+
 void tu_assert_contains_at(const char *s, const char *needle, const char *file, int line)
 {
 	if (s && strstr(s, needle))

@@ -4,6 +4,7 @@
 #ifndef FIELDRIG_TESTUTIL_H
 #define FIELDRIG_TESTUTIL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* uid and gid of nobody, which the unprivileged cases drop to. */
@@ -36,6 +37,23 @@ int tu_set_immutable(const char *path, int on);
 /* Creates or truncates path with content and gives it mode (chmod, so the
  * umask does not matter); fails the running cmocka test on any error. */
 void tu_write_file(const char *path, const char *content, mode_t mode);
+
+/* Crafted trees (a --root for detection): rel is relative to root, and
+ * every function fails the running cmocka test on an error it checks.
+ * tu_mkparents: makes the directories leading to root/rel (0755; existing
+ * ones and failures are left for the next step to notice). */
+void tu_mkparents(const char *root, const char *rel);
+/* tu_mkdirs: root/rel and its parents, like mkdir -p (nothing checked). */
+void tu_mkdirs(const char *root, const char *rel);
+/* tu_mkdir_in: the parents, then root/rel itself, which must be new. */
+void tu_mkdir_in(const char *root, const char *rel);
+/* tu_put: root/rel (parents made) created or truncated, holding the len
+ * bytes at content, mode 0644 less the umask. */
+void tu_put(const char *root, const char *rel, const void *content, size_t len);
+/* tu_put_str: tu_put of a string without its NUL. */
+void tu_put_str(const char *root, const char *rel, const char *content);
+/* tu_symlink_in: the parents, then root/rel as a new symlink to target. */
+void tu_symlink_in(const char *root, const char *rel, const char *target);
 
 /* Fails the running cmocka test, naming the caller's file and line,
  * unless s is not NULL and contains needle. */

@@ -51,51 +51,6 @@ static void path_of(const struct fixture *f, const char *rel, char *out, size_t 
 	snprintf(out, len, "%s/%s", f->root, rel);
 }
 
-static void mkparents(const struct fixture *f, const char *rel)
-{
-	char path[512];
-
-	path_of(f, rel, path, sizeof(path));
-	for (char *s = path + strlen(f->root) + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(path, 0755);
-			*s = '/';
-		}
-	}
-}
-
-static void put(const struct fixture *f, const char *rel, const char *content)
-{
-	char path[512];
-	int fd;
-
-	mkparents(f, rel);
-	path_of(f, rel, path, sizeof(path));
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static void dir_(const struct fixture *f, const char *rel)
-{
-	char path[512];
-
-	mkparents(f, rel);
-	path_of(f, rel, path, sizeof(path));
-	assert_int_equal(mkdir(path, 0755), 0);
-}
-
-static void link_(const struct fixture *f, const char *rel, const char *target)
-{
-	char path[512];
-
-	mkparents(f, rel);
-	path_of(f, rel, path, sizeof(path));
-	assert_int_equal(symlink(target, path), 0);
-}
-
 static void detect(const struct fixture *f, struct detect_result *r)
 {
 	struct detect_input in;
@@ -122,24 +77,24 @@ static void test_oci_refined_by_markers(void **state)
 	struct fixture *f = *state;
 	struct detect_result r;
 
-	put(f, "run/systemd/container", "oci\n");
+	tu_put_str(f->root, "run/systemd/container", "oci\n");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_OTHER);
 	detect_result_free(&r);
 
-	put(f, ".dockerenv", "");
+	tu_put_str(f->root, ".dockerenv", "");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_DOCKER);
 	assert_ev(&r, "/run/systemd/container", "content 'oci'");
 	detect_result_free(&r);
 
-	put(f, "run/.containerenv", "");
+	tu_put_str(f->root, "run/.containerenv", "");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_PODMAN);
 	detect_result_free(&r);
 
 	/* The same through /run/host/container-manager. */
-	put(f, "run/host/container-manager", "oci");
+	tu_put_str(f->root, "run/host/container-manager", "oci");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_PODMAN);
 	assert_string_equal(r.evidence[r.decided_by].source, "/run/host/container-manager");
@@ -151,13 +106,13 @@ static void test_openvz_host_and_container(void **state)
 	struct fixture *f = *state;
 	struct detect_result r;
 
-	dir_(f, "proc/vz");
+	tu_mkdir_in(f->root, "proc/vz");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_OPENVZ);
 	assert_ev(&r, "/proc/vz", "exists and /proc/bc does not");
 	detect_result_free(&r);
 
-	dir_(f, "proc/bc");
+	tu_mkdir_in(f->root, "proc/bc");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_NONE);
 	assert_ev(&r, "/proc/vz", "an OpenVZ host");
@@ -170,11 +125,11 @@ static void test_markers_that_are_not_files(void **state)
 	struct detect_result r;
 	char fifo[512];
 
-	dir_(f, "run/host/container-manager");
-	dir_(f, "proc/sys/kernel/osrelease");
-	dir_(f, "proc/1/cgroup");
+	tu_mkdir_in(f->root, "run/host/container-manager");
+	tu_mkdir_in(f->root, "proc/sys/kernel/osrelease");
+	tu_mkdir_in(f->root, "proc/1/cgroup");
 	path_of(f, "run/systemd/container", fifo, sizeof(fifo));
-	mkparents(f, "run/systemd/container");
+	tu_mkparents(f->root, "run/systemd/container");
 	assert_int_equal(mkfifo(fifo, 0644), 0);
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_NONE);
@@ -191,8 +146,8 @@ static void test_symlink_loops_are_evidence(void **state)
 	struct fixture *f = *state;
 	struct detect_result r;
 
-	link_(f, "run", "run");
-	link_(f, "proc", "proc");
+	tu_symlink_in(f->root, "run", "run");
+	tu_symlink_in(f->root, "proc", "proc");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_NONE);
 	assert_ev(&r, "/run/.containerenv", "(ELOOP)");
@@ -210,8 +165,8 @@ static void test_cgroupns_as_files(void **state)
 	struct detect_result r;
 
 	/* Crafted roots may hold the namespace links as regular files. */
-	put(f, "proc/self/ns/cgroup", "cgroup:[4026531835]\n");
-	put(f, "proc/1/ns/cgroup", "cgroup:[4026532999]\n");
+	tu_put_str(f->root, "proc/self/ns/cgroup", "cgroup:[4026531835]\n");
+	tu_put_str(f->root, "proc/1/ns/cgroup", "cgroup:[4026532999]\n");
 	detect(f, &r);
 	assert_ev(&r, "/proc/self/ns/cgroup", "4026531835");
 	detect_result_free(&r);
@@ -219,8 +174,8 @@ static void test_cgroupns_as_files(void **state)
 	/* Unreadable as either: directories. */
 	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->root), "/proc/self/ns/cgroup")), 0);
 	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->root), "/proc/1/ns/cgroup")), 0);
-	dir_(f, "proc/self/ns/cgroup");
-	dir_(f, "proc/1/ns/cgroup");
+	tu_mkdir_in(f->root, "proc/self/ns/cgroup");
+	tu_mkdir_in(f->root, "proc/1/ns/cgroup");
 	detect(f, &r);
 	assert_ev(&r, "/proc/self/ns/cgroup", "(EISDIR)");
 	assert_ev(&r, "/proc/1/ns/cgroup", "(EISDIR)");
@@ -235,7 +190,7 @@ static void test_root_unusable(void **state)
 	char file[512];
 
 	path_of(f, "plain", file, sizeof(file));
-	put(f, "plain", "x");
+	tu_put_str(f->root, "plain", "x");
 	detect_input_init(&in, file, NULL);
 	assert_int_equal(detect_container(&in, &r), 0);
 	assert_int_equal(r.kind, CONTAINER_NONE);
