@@ -50,6 +50,40 @@ int tu_dir_teardown(void **state)
 	return tu_rm_tree(tu_dir);
 }
 
+static int tmpdir_setup(void **state, mode_t mode)
+{
+	struct tu_tmpdir *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	snprintf(t->path, sizeof(t->path), "/tmp/%s-XXXXXX", program_invocation_short_name);
+	if (tu_mkdtemp(t->path, mode) < 0) {
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+int tu_tmpdir_setup(void **state)
+{
+	return tmpdir_setup(state, 0);
+}
+
+int tu_tmpdir_setup_0755(void **state)
+{
+	return tmpdir_setup(state, 0755);
+}
+
+int tu_tmpdir_teardown(void **state)
+{
+	struct tu_tmpdir *t = *state;
+	int rc = tu_rm_tree(t->path);
+
+	free(t);
+	return rc;
+}
+
 int tu_set_immutable(const char *path, int on)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;

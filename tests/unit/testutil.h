@@ -21,6 +21,20 @@ int tu_dir_setup_0755(void **state);
 /* cmocka group teardown: tu_rm_tree(tu_dir); 0 or -1. */
 int tu_dir_teardown(void **state);
 
+/* A test's own directory, "/tmp/PROGRAM-XXXXXX" once made. */
+struct tu_tmpdir {
+	char path[64];
+};
+
+/* cmocka per-test setups: *state = a new struct tu_tmpdir whose directory
+ * exists with mkdtemp's mode 0700, or with 0755; 0 or -1. */
+int tu_tmpdir_setup(void **state);
+int tu_tmpdir_setup_0755(void **state);
+
+/* cmocka per-test teardown: removes the directory's tree, frees *state;
+ * 0, or -1 if the tree could not be removed. */
+int tu_tmpdir_teardown(void **state);
+
 /* mkdtemp(tmpl) ("...XXXXXX", rewritten in place), then chmod to mode
  * unless mode is 0; 0, or -1 with errno set. */
 int tu_mkdtemp(char *tmpl, mode_t mode);

@@ -19,53 +19,25 @@
 #include "detect_i.h"
 #include "testutil.h"
 
-struct fixture {
-	char root[64];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	snprintf(f->root, sizeof(f->root), "/tmp/fieldrig-detect-XXXXXX");
-	if (!mkdtemp(f->root))
-		return -1;
-	/* Readable by the unprivileged child of the EACCES test. */
-	chmod(f->root, 0755);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tu_rm_tree(f->root);
-	free(f);
-	return 0;
-}
-
 /* The crafted root of the test's fixture. */
 static const char *root_of(void **state)
 {
-	return ((struct fixture *)*state)->root;
+	return ((struct tu_tmpdir *)*state)->path;
 }
 
-static enum container_kind run(struct fixture *f, char *const *env, bool pid1,
+static enum container_kind run(struct tu_tmpdir *f, char *const *env, bool pid1,
 			       const char *override, struct detect_result *r)
 {
 	struct detect_input in;
 
-	detect_input_init(&in, f->root, env);
+	detect_input_init(&in, f->path, env);
 	in.env_is_pid1 = pid1;
 	in.override = override;
 	assert_int_equal(detect_container(&in, r), 0);
 	return r->kind;
 }
 
-static enum container_kind kind_of(struct fixture *f)
+static enum container_kind kind_of(struct tu_tmpdir *f)
 {
 	struct detect_result r;
 	enum container_kind k = run(f, NULL, false, NULL, &r);
@@ -352,12 +324,12 @@ static void test_unreadable_environ_is_evidence(void **state)
 /* A FIFO where a marker file belongs must neither block nor crash. */
 static void test_fifo_marker_does_not_block(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 	char path[512];
 
-	tu_mkdirs(f->root, "run/systemd");
-	snprintf(path, sizeof(path), "%s/run/systemd/container", f->root);
+	tu_mkdirs(f->path, "run/systemd");
+	snprintf(path, sizeof(path), "%s/run/systemd/container", f->path);
 	assert_int_equal(mkfifo(path, 0644), 0);
 	assert_int_equal(run(f, NULL, false, NULL, &r), CONTAINER_NONE);
 	assert_non_null(find_ev(&r, "cannot read /run/systemd/container"));
@@ -369,7 +341,7 @@ static void test_fifo_marker_does_not_block(void **state)
  * marker behind a 0700 directory.  Skipped inside when not root. */
 static void test_permission_denied_as_nobody(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	static const char env[] = "container=lxc\0";
 	char path[512];
 	pid_t pid;
@@ -377,11 +349,11 @@ static void test_permission_denied_as_nobody(void **state)
 
 	if (geteuid() != 0)
 		return;
-	tu_put(f->root, "proc/1/environ", env, sizeof(env) - 1);
-	snprintf(path, sizeof(path), "%s/proc/1/environ", f->root);
+	tu_put(f->path, "proc/1/environ", env, sizeof(env) - 1);
+	snprintf(path, sizeof(path), "%s/proc/1/environ", f->path);
 	chmod(path, 0600);
-	tu_put_str(f->root, "run/.containerenv", "");
-	snprintf(path, sizeof(path), "%s/run", f->root);
+	tu_put_str(f->path, "run/.containerenv", "");
+	snprintf(path, sizeof(path), "%s/run", f->path);
 	chmod(path, 0700);
 
 	pid = fork();
@@ -394,7 +366,7 @@ static void test_permission_denied_as_nobody(void **state)
 
 		if (tu_drop_to_nobody() < 0)
 			_exit(10);
-		detect_input_init(&in, f->root, NULL);
+		detect_input_init(&in, f->path, NULL);
 		in.env_is_pid1 = false;
 		if (detect_container(&in, &r) < 0)
 			_exit(11);
@@ -451,10 +423,10 @@ static void test_bad_override(void **state)
 {
 	struct detect_input in;
 	struct detect_result r;
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 
-	tu_put_str(f->root, ".dockerenv", "");
-	detect_input_init(&in, f->root, NULL);
+	tu_put_str(f->path, ".dockerenv", "");
+	detect_input_init(&in, f->path, NULL);
 	in.override = "dockerr";
 	assert_int_equal(detect_container(&in, &r), -EINVAL);
 	assert_int_equal(r.kind, CONTAINER_DOCKER);
@@ -495,11 +467,11 @@ static void test_kind_names_roundtrip(void **state)
 
 
 /* The fallback resolver used where openat2 is missing. */
-static void expect_resolve(struct fixture *f, const char *abs, bool follow,
+static void expect_resolve(struct tu_tmpdir *f, const char *abs, bool follow,
 			   int want_rc, const char *want)
 {
 	char *out = NULL;
-	int dfd = open(f->root, O_PATH | O_DIRECTORY);
+	int dfd = open(f->path, O_PATH | O_DIRECTORY);
 	int rc;
 
 	assert_true(dfd >= 0);
@@ -514,13 +486,13 @@ static void expect_resolve(struct fixture *f, const char *abs, bool follow,
 
 static void test_resolve_in_root_fallback(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 
-	tu_put_str(f->root, "data/c", "lxc\n");
-	tu_symlink_in(f->root, "run/systemd/container", "/data/c");
-	tu_symlink_in(f->root, "run/rel", "../data");
-	tu_symlink_in(f->root, "up", "../../../..");
-	tu_symlink_in(f->root, "loop", "loop");
+	tu_put_str(f->path, "data/c", "lxc\n");
+	tu_symlink_in(f->path, "run/systemd/container", "/data/c");
+	tu_symlink_in(f->path, "run/rel", "../data");
+	tu_symlink_in(f->path, "up", "../../../..");
+	tu_symlink_in(f->path, "loop", "loop");
 	expect_resolve(f, "/", true, 0, ".");
 	expect_resolve(f, "/data/c", true, 0, "data/c");
 	expect_resolve(f, "/run/systemd/container", true, 0, "data/c");
@@ -534,7 +506,8 @@ static void test_resolve_in_root_fallback(void **state)
 	expect_resolve(f, "/data/c/x", true, -ENOTDIR, NULL);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* 0755: readable by the unprivileged child of the EACCES test. */
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_tmpdir_setup_0755, tu_tmpdir_teardown)
 
 int main(void)
 {
