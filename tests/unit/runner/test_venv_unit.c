@@ -19,32 +19,6 @@
 #include "venv.h"
 #include "testutil.h"
 
-struct fixture {
-	char dir[64];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/fieldrig-venvu-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tu_rm_tree(f->dir);
-	free(f);
-	return 0;
-}
-
 static void test_run_captures_output_and_status(void **state)
 {
 	char *argv[] = { "/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL };
@@ -73,13 +47,13 @@ static void test_run_truncates_output(void **state)
 /* The exec errno comes back as such, not as exit status 127. */
 static void test_run_exec_errors(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char path[128];
 	char *missing[] = { "/nonexistent/python", NULL };
 	char *noexec[] = { path, NULL };
 
 	assert_int_equal(venv_run(missing, 1000, NULL, NULL, 0), -ENOENT);
-	snprintf(path, sizeof(path), "%s/script", f->dir);
+	snprintf(path, sizeof(path), "%s/script", f->path);
 	tu_write_file(path, "#!/bin/sh\nexit 0\n", 0640);
 	assert_int_equal(venv_run(noexec, 1000, NULL, NULL, 0), -EACCES);
 }
@@ -106,12 +80,12 @@ static void test_run_does_not_wait_for_grandchild(void **state)
 
 static void test_empty_dir_in_place_no_follow(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char venv[128], outside[128], p[256], err[256] = "";
 	struct stat st;
 
-	snprintf(venv, sizeof(venv), "%s/venv", f->dir);
-	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
+	snprintf(venv, sizeof(venv), "%s/venv", f->path);
+	snprintf(outside, sizeof(outside), "%s/outside", f->path);
 	mkdir(venv, 0755);
 	mkdir(outside, 0755);
 	snprintf(p, sizeof(p), "%s/keep", outside);
@@ -140,11 +114,11 @@ static void test_empty_dir_in_place_no_follow(void **state)
 
 static void test_empty_dir_refuses_symlink_dir(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char link[128], err[256] = "";
 
-	snprintf(link, sizeof(link), "%s/venvlink", f->dir);
-	assert_int_equal(symlink(f->dir, link), 0);
+	snprintf(link, sizeof(link), "%s/venvlink", f->path);
+	assert_int_equal(symlink(f->path, link), 0);
 	assert_int_equal(venv_empty_dir(link, err, sizeof(err)), -ENOTDIR);
 	assert_non_null(strstr(err, "venvlink: is a symlink, not followed"));
 	assert_int_equal(access(link, F_OK), 0);
@@ -152,12 +126,12 @@ static void test_empty_dir_refuses_symlink_dir(void **state)
 
 static void test_package_cache(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char path[128], err[256] = "";
 	json_t *j;
 	struct stat st1, st2;
 
-	snprintf(path, sizeof(path), "%s/state/package_cache.json", f->dir);
+	snprintf(path, sizeof(path), "%s/state/package_cache.json", f->path);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), 0);
 	j = json_load_file(path, 0, NULL);
 	assert_non_null(j);
@@ -183,13 +157,13 @@ static void test_package_cache(void **state)
 
 static void test_status_missing_and_fake(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct venv_options o = { 0 };
 	struct venv_status st;
 	char venv[128], p[256];
 	json_t *j;
 
-	snprintf(venv, sizeof(venv), "%s/venv", f->dir);
+	snprintf(venv, sizeof(venv), "%s/venv", f->path);
 	o.dir = venv;
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_false(st.exists);
@@ -215,13 +189,13 @@ static void test_status_missing_and_fake(void **state)
 /* In a container the system interpreter is used and nothing is created. */
 static void test_container_mode_makes_no_venv(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct venv_options o = { 0 };
 	struct venv_status st;
 	char venv[128], cache[128];
 
-	snprintf(venv, sizeof(venv), "%s/venv", f->dir);
-	snprintf(cache, sizeof(cache), "%s/package_cache.json", f->dir);
+	snprintf(venv, sizeof(venv), "%s/venv", f->path);
+	snprintf(cache, sizeof(cache), "%s/package_cache.json", f->path);
 	o.dir = venv;
 	o.python = "/bin/sh";   /* runs "-c pass" fast enough */
 	o.package_cache = cache;
@@ -250,7 +224,7 @@ static void test_default_paths(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_tmpdir_setup, tu_tmpdir_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_run_captures_output_and_status),
 		T(test_run_truncates_output),
