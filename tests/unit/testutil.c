@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -210,6 +211,22 @@ void tu_assert_contains_at(const char *s, const char *needle, const char *file, 
 		return;
 	print_error("ERROR: '%s' lacks '%s'\n", s ? s : "(null)", needle);
 	_fail(file, line);
+}
+
+void tu_collect_child_at(pid_t pid, int p[2], void *out, size_t len, const char *file, int line)
+{
+	size_t got = 0;
+	ssize_t n;
+	int ws;
+
+	close(p[1]);
+	while (got < len && (n = read(p[0], (char *)out + got, len - got)) > 0)
+		got += (size_t)n;
+	close(p[0]);
+	_assert_int_equal(waitpid(pid, &ws, 0), pid, file, line);
+	_assert_true(WIFEXITED(ws), "WIFEXITED(ws)", file, line);
+	_assert_int_equal(WEXITSTATUS(ws), 0, file, line);
+	_assert_int_equal(got, len, file, line);
 }
 
 int tu_drop_to_nobody(void)

@@ -74,6 +74,14 @@ void tu_symlink_in(const char *root, const char *rel, const char *target);
 #define tu_assert_contains(s, needle) tu_assert_contains_at((s), (needle), __FILE__, __LINE__)
 void tu_assert_contains_at(const char *s, const char *needle, const char *file, int line);
 
+/* In the parent of a forked child that writes len bytes to p[1]: closes
+ * p[1], reads up to len bytes from p[0] into out, closes p[0], reaps the
+ * child; fails the test (at the caller's line) unless the child exited 0
+ * and all len bytes came. */
+#define tu_collect_child(pid, p, out, len) \
+	tu_collect_child_at((pid), (p), (out), (len), __FILE__, __LINE__)
+void tu_collect_child_at(pid_t pid, int p[2], void *out, size_t len, const char *file, int line);
+
 /* In a child: drops supplementary groups, then gid and uid to nobody;
  * 0, or -1 with errno set (the caller exits with its own code). */
 int tu_drop_to_nobody(void);

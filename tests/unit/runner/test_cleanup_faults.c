@@ -128,10 +128,8 @@ typedef void (*prep_fn)(struct world *w);
 static struct outcome cleanup_in_helper(struct world *w, prep_fn prep, bool as_nobody)
 {
 	struct outcome o;
-	int p[2], ws;
+	int p[2];
 	pid_t pid;
-	size_t got = 0;
-	ssize_t n;
 
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(pipe(p), 0);
@@ -152,14 +150,7 @@ static struct outcome cleanup_in_helper(struct world *w, prep_fn prep, bool as_n
 			exit(4);
 		exit(0);
 	}
-	close(p[1]);
-	while (got < sizeof(o) && (n = read(p[0], (char *)&o + got, sizeof(o) - got)) > 0)
-		got += (size_t)n;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, &ws, 0), pid);
-	assert_true(WIFEXITED(ws));
-	assert_int_equal(WEXITSTATUS(ws), 0);
-	assert_int_equal(got, sizeof(o));
+	tu_collect_child(pid, p, &o, sizeof(o));
 	return o;
 }
 

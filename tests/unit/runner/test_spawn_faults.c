@@ -128,10 +128,8 @@ typedef void (*helper_fn)(int wr, void *arg);
 static struct report in_helper(helper_fn fn, void *arg)
 {
 	struct report rep;
-	int p[2], ws;
+	int p[2];
 	pid_t pid;
-	size_t got = 0;
-	ssize_t n;
 
 	memset(&rep, 0, sizeof(rep));
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -145,14 +143,7 @@ static struct report in_helper(helper_fn fn, void *arg)
 		fn(p[1], arg);
 		leave(0);
 	}
-	close(p[1]);
-	while (got < sizeof(rep) && (n = read(p[0], (char *)&rep + got, sizeof(rep) - got)) > 0)
-		got += (size_t)n;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, &ws, 0), pid);
-	assert_true(WIFEXITED(ws));
-	assert_int_equal(WEXITSTATUS(ws), 0);
-	assert_int_equal(got, sizeof(rep));
+	tu_collect_child(pid, p, &rep, sizeof(rep));
 	return rep;
 }
 
