@@ -100,6 +100,19 @@ int tu_set_immutable(const char *path, int on)
 	return rc;
 }
 
+bool tu_can_immutable(const char *dir)
+{
+	char p[160];
+	bool ok;
+
+	snprintf(p, sizeof(p), "%s/probe", dir);
+	tu_write_file(p, "", 0644);
+	ok = tu_set_immutable(p, 1) == 0;
+	tu_set_immutable(p, 0);
+	unlink(p);
+	return ok;
+}
+
 /* Pre-order: unlock each directory and file before anything below it
  * is removed. */
 static int unlock_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)

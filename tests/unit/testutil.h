@@ -4,6 +4,7 @@
 #ifndef FIELDRIG_TESTUTIL_H
 #define FIELDRIG_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -47,6 +48,10 @@ int tu_rm_tree(const char *path);
 /* Sets (on) or clears FS_IMMUTABLE_FL on path (not following a symlink);
  * 0, or -1 where the file or its filesystem does not allow it. */
 int tu_set_immutable(const char *path, int on);
+
+/* Whether FS_IMMUTABLE_FL can be set in dir (root on ext4/xfs/btrfs):
+ * probes with dir/probe, which it leaves unflagged and removed. */
+bool tu_can_immutable(const char *dir);
 
 /* Creates or truncates path with content and gives it mode (chmod, so the
  * umask does not matter); fails the running cmocka test on any error. */

@@ -28,19 +28,6 @@
 #include "upload.h"
 #include "testutil.h"
 
-static bool can_immutable(void)
-{
-	char p[128];
-	bool ok;
-
-	snprintf(p, sizeof(p), "%s/probe", tu_dir);
-	tu_write_file(p, "", 0644);
-	ok = tu_set_immutable(p, 1) == 0;
-	tu_set_immutable(p, 0);
-	unlink(p);
-	return ok;
-}
-
 /* ---- dotenv ------------------------------------------------------------ */
 
 struct kv { char key[64], value[64]; int n; int stop_at; };
@@ -184,7 +171,7 @@ static void test_runnerdir_eperm(void **state)
 	assert_int_equal(runnerdir_write_script(under, "bob", "x", 1, path, sizeof(path),
 						err, sizeof(err)), -ENOTDIR);
 
-	if (!can_immutable())
+	if (!tu_can_immutable(tu_dir))
 		skip();
 	snprintf(locked, sizeof(locked), "%s/locked", tu_dir);
 	assert_int_equal(mkdir(locked, 0755), 0);

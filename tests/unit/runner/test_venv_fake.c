@@ -397,21 +397,6 @@ static void test_in_container(void **state)
 
 /* ---- EPERM from immutable files ---------------------------------------- */
 
-static bool can_immutable(const struct fixture *f)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s/probe", f->dir);
-	tu_write_file(p, "", 0644);
-	if (tu_set_immutable(p, 1) < 0) {
-		unlink(p);
-		return false;
-	}
-	tu_set_immutable(p, 0);
-	unlink(p);
-	return true;
-}
-
 static void test_eperm_old_venv_left(void **state)
 {
 	struct fixture *f = *state;
@@ -419,7 +404,7 @@ static void test_eperm_old_venv_left(void **state)
 	struct venv_status st;
 	char pinned[256];
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
@@ -443,7 +428,7 @@ static void test_eperm_in_place_cannot_empty(void **state)
 	struct venv_options o = opts(f);
 	struct venv_status st;
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
@@ -465,7 +450,7 @@ static void test_eperm_parents_and_cache(void **state)
 	struct venv_status st;
 	char locked[160], deep[256], cache[256], err[512];
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	snprintf(locked, sizeof(locked), "%s/locked", f->dir);
 	assert_int_equal(mkdir(locked, 0755), 0);
@@ -516,7 +501,7 @@ static void test_eperm_parent_in_place(void **state)
 	struct venv_status st;
 	char marker[256], file[160];
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
