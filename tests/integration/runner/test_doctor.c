@@ -18,6 +18,7 @@
 
 #include "mounts_b.h"
 #include "doctor.h"
+#include "testutil.h"
 
 struct fixture {
 	char base[64];
@@ -76,12 +77,6 @@ static const struct doctor_check *check(const struct doctor_result *r, const cha
 	return NULL;
 }
 
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
-}
-
 static void run(struct fixture *f)
 {
 	doctor_result_free(&f->res);
@@ -101,8 +96,8 @@ static void test_noexec_runner_dir_direct_fails(void **state)
 	run(f);
 	c = check(&f->res, "exec_mode");
 	assert_int_equal(c->level, DOCTOR_FAIL);
-	assert_contains(c->reason, "bot_runners is on a noexec mount");
-	assert_contains(c->reason, "direct mode cannot work here");
+	tu_assert_contains(c->reason, "bot_runners is on a noexec mount");
+	tu_assert_contains(c->reason, "direct mode cannot work here");
 	assert_non_null(c->detail);
 	assert_int_equal(doctor_exit_code(&f->res), 1);
 	/* The runner dir itself is still usable for writing. */
@@ -111,8 +106,8 @@ static void test_noexec_runner_dir_direct_fails(void **state)
 	mem = open_memstream(&buf, &len);
 	doctor_print_text(mem, &f->res);
 	fclose(mem);
-	assert_contains(buf, "FAIL  exec_mode: ");
-	assert_contains(buf, "PASS  state_dir: ");
+	tu_assert_contains(buf, "FAIL  exec_mode: ");
+	tu_assert_contains(buf, "PASS  state_dir: ");
 	for (char *p = buf; *p; p++) {
 		/* Every line starts with a level and two spaces. */
 		assert_true(strncmp(p, "PASS  ", 6) == 0 || strncmp(p, "WARN  ", 6) == 0 ||
@@ -134,12 +129,12 @@ static void test_noexec_runner_dir_interpreter_passes(void **state)
 	run(f);
 	c = check(&f->res, "exec_mode");
 	assert_int_equal(c->level, DOCTOR_PASS);
-	assert_contains(c->reason, "interpreter mode");
-	assert_contains(c->reason, "noexec");
+	tu_assert_contains(c->reason, "interpreter mode");
+	tu_assert_contains(c->reason, "noexec");
 	assert_int_equal(check(&f->res, "interpreter:python")->level, DOCTOR_PASS);
-	assert_contains(check(&f->res, "interpreter:python")->reason, "Python 3");
+	tu_assert_contains(check(&f->res, "interpreter:python")->reason, "Python 3");
 	assert_int_equal(check(&f->res, "container")->level, DOCTOR_PASS);
-	assert_contains(check(&f->res, "container")->reason, "none");
+	tu_assert_contains(check(&f->res, "container")->reason, "none");
 	assert_int_equal(check(&f->res, "venv")->level, DOCTOR_WARN);
 	assert_int_equal(doctor_exit_code(&f->res), 0);
 	{
@@ -169,7 +164,7 @@ static void test_direct_mode_on_exec_mount_passes(void **state)
 	run(f);
 	c = check(&f->res, "exec_mode");
 	assert_int_equal(c->level, DOCTOR_PASS);
-	assert_contains(c->reason, "can be executed");
+	tu_assert_contains(c->reason, "can be executed");
 	/* The exec probe is gone again. */
 	assert_int_equal(rmdir(f->runner) == 0 || errno == EBUSY, 1);
 }
@@ -185,8 +180,8 @@ static void test_read_only_state_dir(void **state)
 	run(f);
 	c = check(&f->res, "state_dir");
 	assert_int_equal(c->level, DOCTOR_FAIL);
-	assert_contains(c->reason, "Read-only file system");
-	assert_contains(c->reason, "read-only filesystem");
+	tu_assert_contains(c->reason, "Read-only file system");
+	tu_assert_contains(c->reason, "read-only filesystem");
 	assert_int_equal(check(&f->res, "scripts_dir")->level, DOCTOR_FAIL);
 	assert_int_equal(doctor_exit_code(&f->res), 1);
 }
@@ -198,7 +193,7 @@ static void test_disk_space_thresholds(void **state)
 	assert_int_equal(tmpfs_at(f->state, 0, "size=4m"), 0);
 	run(f);
 	assert_int_equal(check(&f->res, "disk_space")->level, DOCTOR_FAIL);
-	assert_contains(check(&f->res, "disk_space")->reason, "below 10.0 MiB");
+	tu_assert_contains(check(&f->res, "disk_space")->reason, "below 10.0 MiB");
 	f->in.disk_fail_bytes = 1024 * 1024;
 	run(f);
 	assert_int_equal(check(&f->res, "disk_space")->level, DOCTOR_WARN);
@@ -231,7 +226,7 @@ static void test_job_store_integrity(void **state)
 	run(f);
 	c = check(&f->res, "job_store");
 	assert_int_equal(c->level, DOCTOR_PASS);
-	assert_contains(c->reason, "integrity_check ok");
+	tu_assert_contains(c->reason, "integrity_check ok");
 
 	unlink(f->db);
 	fd = open(f->db, O_WRONLY | O_CREAT, 0600);
@@ -259,7 +254,7 @@ static void test_cgroup_without_v2_warns(void **state)
 	f->in.mountinfo_path = mi;
 	run(f);
 	assert_int_equal(check(&f->res, "cgroup")->level, DOCTOR_WARN);
-	assert_contains(check(&f->res, "cgroup")->reason, "process group + subreaper");
+	tu_assert_contains(check(&f->res, "cgroup")->reason, "process group + subreaper");
 	{
 		struct stat st;
 
@@ -278,9 +273,9 @@ static void test_cgroup_real(void **state)
 	run(f);
 	c = check(&f->res, "cgroup");
 	if (c->level == DOCTOR_PASS)
-		assert_contains(c->reason, "per-run cgroups can be created");
+		tu_assert_contains(c->reason, "per-run cgroups can be created");
 	else
-		assert_contains(c->reason, "fall back to process group + subreaper");
+		tu_assert_contains(c->reason, "fall back to process group + subreaper");
 	print_message("cgroup: %s %s\n", doctor_level_name(c->level), c->reason);
 }
 
@@ -295,9 +290,9 @@ static void test_in_container_venv_not_used(void **state)
 	close(fd);
 	f->in.venv_dir = "/nonexistent/venv";
 	run(f);
-	assert_contains(check(&f->res, "container")->reason, "docker");
+	tu_assert_contains(check(&f->res, "container")->reason, "docker");
 	assert_int_equal(check(&f->res, "venv")->level, DOCTOR_PASS);
-	assert_contains(check(&f->res, "venv")->reason, "not used in a container");
+	tu_assert_contains(check(&f->res, "venv")->reason, "not used in a container");
 }
 
 static void test_missing_interpreters(void **state)
@@ -312,9 +307,9 @@ static void test_missing_interpreters(void **state)
 	f->in.n_interps = 2;
 	run(f);
 	assert_int_equal(check(&f->res, "interpreter:python")->level, DOCTOR_FAIL);
-	assert_contains(check(&f->res, "interpreter:python")->reason, "No such file or directory");
+	tu_assert_contains(check(&f->res, "interpreter:python")->reason, "No such file or directory");
 	assert_int_equal(check(&f->res, "interpreter:node")->level, DOCTOR_WARN);
-	assert_contains(check(&f->res, "interpreter:node")->reason, "not on PATH");
+	tu_assert_contains(check(&f->res, "interpreter:node")->reason, "not on PATH");
 }
 
 int main(void)

@@ -16,6 +16,7 @@
 
 #include "mounts_b.h"
 #include "venv.h"
+#include "testutil.h"
 
 #define PYTHON "/usr/bin/python3"
 
@@ -45,12 +46,6 @@ static int teardown(void **state)
 	remove_tree_b(f->base);
 	free(f);
 	return 0;
-}
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
 }
 
 /* Nothing but the venv is left in its parent (no ".old-" dirs). */
@@ -92,7 +87,7 @@ static void test_create_break_recreate(void **state)
 
 	/* ensure on a healthy venv does nothing. */
 	assert_int_equal(venv_ensure(&o, &st), 0);
-	assert_contains(st.action, "none");
+	tu_assert_contains(st.action, "none");
 	venv_status_free(&st);
 
 	/* Break it: the interpreter link is gone. */
@@ -100,7 +95,7 @@ static void test_create_break_recreate(void **state)
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_true(st.exists);
 	assert_false(st.healthy);
-	assert_contains(st.reason, "broken");
+	tu_assert_contains(st.reason, "broken");
 	venv_status_free(&st);
 
 	assert_int_equal(venv_ensure(&o, &st), 0);
@@ -133,15 +128,15 @@ static void test_recreate_on_busy_mountpoint(void **state)
 	/* An empty mountpoint is not a venv: ensure builds in place. */
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	assert_true(st.healthy);
-	assert_contains(st.action, "recreated in place");
-	assert_contains(st.action, "Device or resource busy");
+	tu_assert_contains(st.action, "recreated in place");
+	tu_assert_contains(st.action, "Device or resource busy");
 	venv_status_free(&st);
 
 	/* A full recreate of a healthy venv on the busy dir. */
 	assert_int_equal(venv_recreate(&o, &st), 0);
 	assert_true(st.healthy);
 	assert_true(st.pip_present);
-	assert_contains(st.action, "recreated in place");
+	tu_assert_contains(st.action, "recreated in place");
 	assert_null(strstr(st.reason, "busy"));
 	venv_status_free(&st);
 
@@ -172,7 +167,7 @@ static void test_symlink_trailing_slash_and_file(void **state)
 	o.dir = slash;
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	assert_true(st.healthy);
-	assert_contains(st.python, "/real-venv/bin/python");
+	tu_assert_contains(st.python, "/real-venv/bin/python");
 	venv_status_free(&st);
 	assert_int_equal(lstat(f->venv, &sb), 0);
 	assert_true(S_ISLNK(sb.st_mode));

@@ -28,6 +28,7 @@
 
 #include "cgroup.h"
 #include "mountinfo.h"
+#include "testutil.h"
 
 static char cgroot[PATH_MAX];	/* the cgroup2 mount point */
 static char tmpdir[] = "/tmp/test_cgroup.XXXXXX";
@@ -274,10 +275,8 @@ typedef void (*ns_fn)(struct ns_result *res, void *arg);
 static struct ns_result in_mount_ns(ns_fn fn, void *arg)
 {
 	struct ns_result res;
-	int p[2], ws;
+	int p[2];
 	pid_t pid;
-	size_t got = 0;
-	ssize_t n;
 
 	memset(&res, 0, sizeof(res));
 	assert_int_equal(pipe(p), 0);
@@ -292,14 +291,7 @@ static struct ns_result in_mount_ns(ns_fn fn, void *arg)
 			exit(3);
 		exit(0);
 	}
-	close(p[1]);
-	while (got < sizeof(res) && (n = read(p[0], (char *)&res + got, sizeof(res) - got)) > 0)
-		got += (size_t)n;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, &ws, 0), pid);
-	assert_true(WIFEXITED(ws));
-	assert_int_equal(WEXITSTATUS(ws), 0);
-	assert_int_equal(got, sizeof(res));
+	tu_collect_child(pid, p, &res, sizeof(res));
 	return res;
 }
 

@@ -27,25 +27,7 @@
 #include "runrec.h"
 #include "settings.h"
 #include "store.h"
-
-static char dir[] = "/tmp/test_cleanup_faults.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	return chmod(dir, 0755);
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s'; rm -rf '%s'", dir, dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "testutil.h"
 
 /* What the callback saw, one "path err" line each. */
 struct seen {
@@ -58,7 +40,7 @@ static void cb(void *ctx, const char *path, int err)
 	struct seen *s = ctx;
 
 	s->len += (size_t)snprintf(s->buf + s->len, sizeof(s->buf) - s->len, "%s %d\n",
-				   path + strlen(dir), err);
+				   path + strlen(tu_dir), err);
 }
 
 static void mk(const char *a, const char *sub)
@@ -95,7 +77,7 @@ static void make_world(struct world *w, const char *name)
 				 .peak_rss_kb = -1 };
 	char err[512], base[200];
 
-	snprintf(base, sizeof(base), "%s/%s", dir, name);
+	snprintf(base, sizeof(base), "%s/%s", tu_dir, name);
 	assert_int_equal(mkdir(base, 0755), 0);
 	snprintf(w->sd, sizeof(w->sd), "%s/state", base);
 	assert_int_equal(store_open(w->sd, &w->st, err, sizeof(err)), 0);
@@ -146,10 +128,8 @@ typedef void (*prep_fn)(struct world *w);
 static struct outcome cleanup_in_helper(struct world *w, prep_fn prep, bool as_nobody)
 {
 	struct outcome o;
-	int p[2], ws;
+	int p[2];
 	pid_t pid;
-	size_t got = 0;
-	ssize_t n;
 
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(pipe(p), 0);
@@ -163,22 +143,14 @@ static struct outcome cleanup_in_helper(struct world *w, prep_fn prep, bool as_n
 			exit(2);
 		if (prep)
 			prep(w);
-		if (as_nobody && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-				  setresuid(65534, 65534, 65534) < 0))
+		if (as_nobody && (tu_drop_to_nobody() < 0))
 			exit(3);
 		o.ret = cleanup_run(&w->s, w->st, 0, cb, &o.seen, &o.cs, err, sizeof(err));
 		if (write(p[1], &o, sizeof(o)) != (ssize_t)sizeof(o))
 			exit(4);
 		exit(0);
 	}
-	close(p[1]);
-	while (got < sizeof(o) && (n = read(p[0], (char *)&o + got, sizeof(o) - got)) > 0)
-		got += (size_t)n;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, &ws, 0), pid);
-	assert_true(WIFEXITED(ws));
-	assert_int_equal(WEXITSTATUS(ws), 0);
-	assert_int_equal(got, sizeof(o));
+	tu_collect_child(pid, p, &o, sizeof(o));
 	return o;
 }
 
@@ -216,7 +188,7 @@ static void test_mounts_inside(void **state)
 	touch(w.wd, "sub/f");
 	o = cleanup_in_helper(&w, prep_mounts, false);
 	assert_int_equal(o.ret, 0);
-	rel = w.wd + strlen(dir);
+	rel = w.wd + strlen(tu_dir);
 	/* readdir order decides the order of the lines: compare as sets. */
 	snprintf(want, sizeof(want), "%s/busy %d\n", rel, EBUSY);
 	assert_non_null(strstr(o.seen.buf, want));
@@ -283,7 +255,7 @@ static void test_not_allowed(void **state)
 
 	o = cleanup_in_helper(&w, NULL, true);
 	assert_int_equal(o.ret, 0);
-	rel = w.wd + strlen(dir);
+	rel = w.wd + strlen(tu_dir);
 	snprintf(want, sizeof(want), "%s/locked %d\n", rel, EACCES);
 	assert_non_null(strstr(o.seen.buf, want));
 	snprintf(want, sizeof(want), "%s/noexec/y %d\n", rel, EACCES);
@@ -311,13 +283,13 @@ static void test_foreign_and_gone(void **state)
 	assert_int_equal(rmdir(w.wd), 0);	/* already gone */
 	assert_int_equal(runrec_create(w.st, "s-1", "m2", "{}", &id2, err, sizeof(err)), 0);
 	assert_int_equal(runrec_finish(w.st, id2, &v), 1);
-	snprintf(foreign, sizeof(foreign), "%s/foreign/precious", dir);
+	snprintf(foreign, sizeof(foreign), "%s/foreign/precious", tu_dir);
 	assert_int_equal(mkdir(foreign, 0755), 0);
 	assert_int_equal(runrec_set_workdir(w.st, id2, foreign), 0);
 	o = cleanup_in_helper(&w, NULL, false);
 	assert_int_equal(o.ret, 0);
 	assert_int_equal(access(foreign, F_OK), 0);
-	snprintf(want, sizeof(want), "%s 0\n", w.wd + strlen(dir));
+	snprintf(want, sizeof(want), "%s 0\n", w.wd + strlen(tu_dir));
 	assert_string_equal(o.seen.buf, want);
 	assert_int_equal(o.cs.removed, 1);
 	assert_null(workdir_of(&w));
@@ -332,5 +304,5 @@ int main(void)
 		cmocka_unit_test(test_foreign_and_gone),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup_0755, tu_dir_teardown);
 }

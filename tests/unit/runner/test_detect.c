@@ -17,103 +17,27 @@
 
 #include "detect.h"
 #include "detect_i.h"
+#include "testutil.h"
 
-struct fixture {
-	char root[64];
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+/* The crafted root of the test's fixture. */
+static const char *root_of(void **state)
 {
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
+	return ((struct tu_tmpdir *)*state)->path;
 }
 
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	snprintf(f->root, sizeof(f->root), "/tmp/fieldrig-detect-XXXXXX");
-	if (!mkdtemp(f->root))
-		return -1;
-	/* Readable by the unprivileged child of the EACCES test. */
-	chmod(f->root, 0755);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-/* Creates root/rel (and its parents) holding len bytes of content. */
-static void put(struct fixture *f, const char *rel, const char *content, size_t len)
-{
-	char path[512];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", f->root, rel);
-	for (char *s = path + strlen(f->root) + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(path, 0755);
-			*s = '/';
-		}
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	close(fd);
-}
-
-static void puts_(struct fixture *f, const char *rel, const char *content)
-{
-	put(f, rel, content, strlen(content));
-}
-
-static void mkdirs(struct fixture *f, const char *rel)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s/", f->root, rel);
-	for (char *s = path + strlen(f->root) + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(path, 0755);
-			*s = '/';
-		}
-	}
-}
-
-static void link_(struct fixture *f, const char *rel, const char *target)
-{
-	char path[512];
-
-	mkdirs(f, rel);
-	snprintf(path, sizeof(path), "%s/%s", f->root, rel);
-	rmdir(path);
-	assert_int_equal(symlink(target, path), 0);
-}
-
-static enum container_kind run(struct fixture *f, char *const *env, bool pid1,
+static enum container_kind run(struct tu_tmpdir *f, char *const *env, bool pid1,
 			       const char *override, struct detect_result *r)
 {
 	struct detect_input in;
 
-	detect_input_init(&in, f->root, env);
+	detect_input_init(&in, f->path, env);
 	in.env_is_pid1 = pid1;
 	in.override = override;
 	assert_int_equal(detect_container(&in, r), 0);
 	return r->kind;
 }
 
-static enum container_kind kind_of(struct fixture *f)
+static enum container_kind kind_of(struct tu_tmpdir *f)
 {
 	struct detect_result r;
 	enum container_kind k = run(f, NULL, false, NULL, &r);
@@ -146,7 +70,7 @@ static void test_dockerenv(void **state)
 {
 	struct detect_result r;
 
-	puts_(*state, ".dockerenv", "");
+	tu_put_str(root_of(state), ".dockerenv", "");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_DOCKER);
 	assert_string_equal(r.evidence[r.decided_by].source, "/.dockerenv");
 	detect_result_free(&r);
@@ -154,13 +78,13 @@ static void test_dockerenv(void **state)
 
 static void test_containerenv_is_podman(void **state)
 {
-	puts_(*state, "run/.containerenv", "engine=\"podman-4.3\"\n");
+	tu_put_str(root_of(state), "run/.containerenv", "engine=\"podman-4.3\"\n");
 	assert_int_equal(kind_of(*state), CONTAINER_PODMAN);
 }
 
 static void test_openvz(void **state)
 {
-	mkdirs(*state, "proc/vz");
+	tu_mkdirs(root_of(state), "proc/vz");
 	assert_int_equal(kind_of(*state), CONTAINER_OPENVZ);
 }
 
@@ -168,8 +92,8 @@ static void test_openvz_host_is_not_container(void **state)
 {
 	struct detect_result r;
 
-	mkdirs(*state, "proc/vz");
-	mkdirs(*state, "proc/bc");
+	tu_mkdirs(root_of(state), "proc/vz");
+	tu_mkdirs(root_of(state), "proc/bc");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_NONE);
 	assert_non_null(find_ev(&r, "OpenVZ host"));
 	detect_result_free(&r);
@@ -177,19 +101,19 @@ static void test_openvz_host_is_not_container(void **state)
 
 static void test_wsl(void **state)
 {
-	puts_(*state, "proc/sys/kernel/osrelease", "5.15.90.1-microsoft-standard-WSL2\n");
+	tu_put_str(root_of(state), "proc/sys/kernel/osrelease", "5.15.90.1-microsoft-standard-WSL2\n");
 	assert_int_equal(kind_of(*state), CONTAINER_WSL);
 }
 
 static void test_wsl1_microsoft(void **state)
 {
-	puts_(*state, "proc/sys/kernel/osrelease", "4.4.0-19041-Microsoft\n");
+	tu_put_str(root_of(state), "proc/sys/kernel/osrelease", "4.4.0-19041-Microsoft\n");
 	assert_int_equal(kind_of(*state), CONTAINER_WSL);
 }
 
 static void test_plain_osrelease_is_none(void **state)
 {
-	puts_(*state, "proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
+	tu_put_str(root_of(state), "proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
 	assert_int_equal(kind_of(*state), CONTAINER_NONE);
 }
 
@@ -211,14 +135,14 @@ static void test_container_manager_values(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		puts_(*state, "run/host/container-manager", cases[i].v);
+		tu_put_str(root_of(state), "run/host/container-manager", cases[i].v);
 		assert_int_equal(kind_of(*state), cases[i].k);
 	}
 }
 
 static void test_run_systemd_container(void **state)
 {
-	puts_(*state, "run/systemd/container", "systemd-nspawn\n");
+	tu_put_str(root_of(state), "run/systemd/container", "systemd-nspawn\n");
 	assert_int_equal(kind_of(*state), CONTAINER_SYSTEMD_NSPAWN);
 }
 
@@ -226,7 +150,7 @@ static void test_empty_value_file_ignored(void **state)
 {
 	struct detect_result r;
 
-	puts_(*state, "run/systemd/container", "");
+	tu_put_str(root_of(state), "run/systemd/container", "");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_NONE);
 	assert_non_null(find_ev(&r, "empty, ignored"));
 	detect_result_free(&r);
@@ -234,8 +158,8 @@ static void test_empty_value_file_ignored(void **state)
 
 static void test_oci_refined_by_dockerenv(void **state)
 {
-	puts_(*state, "run/systemd/container", "oci\n");
-	puts_(*state, ".dockerenv", "");
+	tu_put_str(root_of(state), "run/systemd/container", "oci\n");
+	tu_put_str(root_of(state), ".dockerenv", "");
 	assert_int_equal(kind_of(*state), CONTAINER_DOCKER);
 }
 
@@ -243,7 +167,7 @@ static void test_pid1_environ(void **state)
 {
 	static const char env[] = "PATH=/bin\0HOME=/\0container=lxc\0";
 
-	put(*state, "proc/1/environ", env, sizeof(env) - 1);
+	tu_put(root_of(state), "proc/1/environ", env, sizeof(env) - 1);
 	assert_int_equal(kind_of(*state), CONTAINER_LXC);
 }
 
@@ -251,7 +175,7 @@ static void test_pid1_environ_without_trailing_nul(void **state)
 {
 	static const char env[] = "PATH=/bin\0container=podman";
 
-	put(*state, "proc/1/environ", env, sizeof(env) - 1);
+	tu_put(root_of(state), "proc/1/environ", env, sizeof(env) - 1);
 	assert_int_equal(kind_of(*state), CONTAINER_PODMAN);
 }
 
@@ -259,7 +183,7 @@ static void test_pid1_environ_without_container(void **state)
 {
 	static const char env[] = "PATH=/bin\0notcontainer=lxc\0";
 
-	put(*state, "proc/1/environ", env, sizeof(env) - 1);
+	tu_put(root_of(state), "proc/1/environ", env, sizeof(env) - 1);
 	assert_int_equal(kind_of(*state), CONTAINER_NONE);
 }
 
@@ -279,8 +203,8 @@ static void test_cgroupns_symlinks_differ(void **state)
 {
 	struct detect_result r;
 
-	link_(*state, "proc/self/ns/cgroup", "cgroup:[4026532101]");
-	link_(*state, "proc/1/ns/cgroup", "cgroup:[4026531835]");
+	tu_symlink_in(root_of(state), "proc/self/ns/cgroup", "cgroup:[4026532101]");
+	tu_symlink_in(root_of(state), "proc/1/ns/cgroup", "cgroup:[4026531835]");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_OTHER);
 	assert_non_null(find_ev(&r, "private cgroup namespace"));
 	detect_result_free(&r);
@@ -288,15 +212,15 @@ static void test_cgroupns_symlinks_differ(void **state)
 
 static void test_cgroupns_same_is_none(void **state)
 {
-	link_(*state, "proc/self/ns/cgroup", "cgroup:[4026531835]");
-	link_(*state, "proc/1/ns/cgroup", "cgroup:[4026531835]");
+	tu_symlink_in(root_of(state), "proc/self/ns/cgroup", "cgroup:[4026531835]");
+	tu_symlink_in(root_of(state), "proc/1/ns/cgroup", "cgroup:[4026531835]");
 	assert_int_equal(kind_of(*state), CONTAINER_NONE);
 }
 
 static void test_cgroupns_regular_files(void **state)
 {
-	puts_(*state, "proc/self/ns/cgroup", "cgroup:[1]\n");
-	puts_(*state, "proc/1/ns/cgroup", "cgroup:[2]\n");
+	tu_put_str(root_of(state), "proc/self/ns/cgroup", "cgroup:[1]\n");
+	tu_put_str(root_of(state), "proc/1/ns/cgroup", "cgroup:[2]\n");
 	assert_int_equal(kind_of(*state), CONTAINER_OTHER);
 }
 
@@ -304,7 +228,7 @@ static void test_cgroupns_one_missing_is_no_evidence(void **state)
 {
 	struct detect_result r;
 
-	link_(*state, "proc/self/ns/cgroup", "cgroup:[4026532101]");
+	tu_symlink_in(root_of(state), "proc/self/ns/cgroup", "cgroup:[4026532101]");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_NONE);
 	assert_int_equal(r.n_evidence, 0);
 	detect_result_free(&r);
@@ -324,8 +248,8 @@ static void test_kubernetes_cgroup_over_docker(void **state)
 {
 	struct detect_result r;
 
-	puts_(*state, ".dockerenv", "");
-	puts_(*state, "proc/self/cgroup",
+	tu_put_str(root_of(state), ".dockerenv", "");
+	tu_put_str(root_of(state), "proc/self/cgroup",
 	      "0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-1.scope\n");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_KUBERNETES);
 	/* The runtime's marker is listed as well. */
@@ -336,14 +260,14 @@ static void test_kubernetes_cgroup_over_docker(void **state)
 
 static void test_kubernetes_pid1_cgroup(void **state)
 {
-	puts_(*state, "proc/1/cgroup", "12:pids:/kubepods/besteffort/pod1234\n");
+	tu_put_str(root_of(state), "proc/1/cgroup", "12:pids:/kubepods/besteffort/pod1234\n");
 	assert_int_equal(kind_of(*state), CONTAINER_KUBERNETES);
 }
 
 static void test_named_manager_beats_kubernetes(void **state)
 {
-	puts_(*state, "run/host/container-manager", "lxc\n");
-	puts_(*state, "proc/1/cgroup", "0::/kubepods/pod1\n");
+	tu_put_str(root_of(state), "run/host/container-manager", "lxc\n");
+	tu_put_str(root_of(state), "proc/1/cgroup", "0::/kubepods/pod1\n");
 	assert_int_equal(kind_of(*state), CONTAINER_LXC);
 }
 
@@ -351,9 +275,9 @@ static void test_conflict_first_in_order_wins(void **state)
 {
 	struct detect_result r;
 
-	puts_(*state, ".dockerenv", "");
-	puts_(*state, "run/.containerenv", "");
-	puts_(*state, "run/systemd/container", "lxc\n");
+	tu_put_str(root_of(state), ".dockerenv", "");
+	tu_put_str(root_of(state), "run/.containerenv", "");
+	tu_put_str(root_of(state), "run/systemd/container", "lxc\n");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_LXC);
 	assert_string_equal(r.evidence[r.decided_by].source, "/run/systemd/container");
 	/* All evidence is listed, in systemd's order. */
@@ -366,16 +290,16 @@ static void test_conflict_first_in_order_wins(void **state)
 
 static void test_conflict_openvz_before_wsl(void **state)
 {
-	mkdirs(*state, "proc/vz");
-	puts_(*state, "proc/sys/kernel/osrelease", "5.15-microsoft-standard-WSL2\n");
-	puts_(*state, ".dockerenv", "");
+	tu_mkdirs(root_of(state), "proc/vz");
+	tu_put_str(root_of(state), "proc/sys/kernel/osrelease", "5.15-microsoft-standard-WSL2\n");
+	tu_put_str(root_of(state), ".dockerenv", "");
 	assert_int_equal(kind_of(*state), CONTAINER_OPENVZ);
 }
 
 static void test_containerenv_before_dockerenv(void **state)
 {
-	puts_(*state, ".dockerenv", "");
-	puts_(*state, "run/.containerenv", "");
+	tu_put_str(root_of(state), ".dockerenv", "");
+	tu_put_str(root_of(state), "run/.containerenv", "");
 	assert_int_equal(kind_of(*state), CONTAINER_PODMAN);
 }
 
@@ -386,8 +310,8 @@ static void test_unreadable_environ_is_evidence(void **state)
 	struct detect_result r;
 	const struct detect_evidence *e;
 
-	mkdirs(*state, "proc/1/environ");
-	puts_(*state, ".dockerenv", "");
+	tu_mkdirs(root_of(state), "proc/1/environ");
+	tu_put_str(root_of(state), ".dockerenv", "");
 	assert_int_equal(run(*state, NULL, false, NULL, &r), CONTAINER_DOCKER);
 	e = find_ev(&r, "cannot read /proc/1/environ");
 	assert_non_null(e);
@@ -400,12 +324,12 @@ static void test_unreadable_environ_is_evidence(void **state)
 /* A FIFO where a marker file belongs must neither block nor crash. */
 static void test_fifo_marker_does_not_block(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 	char path[512];
 
-	mkdirs(f, "run/systemd");
-	snprintf(path, sizeof(path), "%s/run/systemd/container", f->root);
+	tu_mkdirs(f->path, "run/systemd");
+	snprintf(path, sizeof(path), "%s/run/systemd/container", f->path);
 	assert_int_equal(mkfifo(path, 0644), 0);
 	assert_int_equal(run(f, NULL, false, NULL, &r), CONTAINER_NONE);
 	assert_non_null(find_ev(&r, "cannot read /run/systemd/container"));
@@ -417,7 +341,7 @@ static void test_fifo_marker_does_not_block(void **state)
  * marker behind a 0700 directory.  Skipped inside when not root. */
 static void test_permission_denied_as_nobody(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	static const char env[] = "container=lxc\0";
 	char path[512];
 	pid_t pid;
@@ -425,11 +349,11 @@ static void test_permission_denied_as_nobody(void **state)
 
 	if (geteuid() != 0)
 		return;
-	put(f, "proc/1/environ", env, sizeof(env) - 1);
-	snprintf(path, sizeof(path), "%s/proc/1/environ", f->root);
+	tu_put(f->path, "proc/1/environ", env, sizeof(env) - 1);
+	snprintf(path, sizeof(path), "%s/proc/1/environ", f->path);
 	chmod(path, 0600);
-	puts_(f, "run/.containerenv", "");
-	snprintf(path, sizeof(path), "%s/run", f->root);
+	tu_put_str(f->path, "run/.containerenv", "");
+	snprintf(path, sizeof(path), "%s/run", f->path);
 	chmod(path, 0700);
 
 	pid = fork();
@@ -440,9 +364,9 @@ static void test_permission_denied_as_nobody(void **state)
 		const struct detect_evidence *e1, *e2;
 		int code = 0;
 
-		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+		if (tu_drop_to_nobody() < 0)
 			_exit(10);
-		detect_input_init(&in, f->root, NULL);
+		detect_input_init(&in, f->path, NULL);
 		in.env_is_pid1 = false;
 		if (detect_container(&in, &r) < 0)
 			_exit(11);
@@ -464,8 +388,8 @@ static void test_permission_denied_as_nobody(void **state)
 
 static void test_absolute_symlink_stays_in_root(void **state)
 {
-	puts_(*state, "data/c", "lxc\n");
-	link_(*state, "run/systemd/container", "/data/c");
+	tu_put_str(root_of(state), "data/c", "lxc\n");
+	tu_symlink_in(root_of(state), "run/systemd/container", "/data/c");
 	assert_int_equal(kind_of(*state), CONTAINER_LXC);
 }
 
@@ -486,7 +410,7 @@ static void test_override(void **state)
 {
 	struct detect_result r;
 
-	puts_(*state, ".dockerenv", "");
+	tu_put_str(root_of(state), ".dockerenv", "");
 	assert_int_equal(run(*state, NULL, false, "none", &r), CONTAINER_NONE);
 	assert_true(r.overridden);
 	assert_non_null(find_ev(&r, "/.dockerenv"));
@@ -499,10 +423,10 @@ static void test_bad_override(void **state)
 {
 	struct detect_input in;
 	struct detect_result r;
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 
-	puts_(f, ".dockerenv", "");
-	detect_input_init(&in, f->root, NULL);
+	tu_put_str(f->path, ".dockerenv", "");
+	detect_input_init(&in, f->path, NULL);
 	in.override = "dockerr";
 	assert_int_equal(detect_container(&in, &r), -EINVAL);
 	assert_int_equal(r.kind, CONTAINER_DOCKER);
@@ -516,8 +440,8 @@ static void test_json(void **state)
 	struct detect_result r;
 	json_t *j;
 
-	puts_(*state, ".dockerenv", "");
-	mkdirs(*state, "proc/1/environ");
+	tu_put_str(root_of(state), ".dockerenv", "");
+	tu_mkdirs(root_of(state), "proc/1/environ");
 	run(*state, NULL, false, NULL, &r);
 	j = detect_result_to_json(&r);
 	assert_non_null(j);
@@ -543,11 +467,11 @@ static void test_kind_names_roundtrip(void **state)
 
 
 /* The fallback resolver used where openat2 is missing. */
-static void expect_resolve(struct fixture *f, const char *abs, bool follow,
+static void expect_resolve(struct tu_tmpdir *f, const char *abs, bool follow,
 			   int want_rc, const char *want)
 {
 	char *out = NULL;
-	int dfd = open(f->root, O_PATH | O_DIRECTORY);
+	int dfd = open(f->path, O_PATH | O_DIRECTORY);
 	int rc;
 
 	assert_true(dfd >= 0);
@@ -562,13 +486,13 @@ static void expect_resolve(struct fixture *f, const char *abs, bool follow,
 
 static void test_resolve_in_root_fallback(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 
-	puts_(f, "data/c", "lxc\n");
-	link_(f, "run/systemd/container", "/data/c");
-	link_(f, "run/rel", "../data");
-	link_(f, "up", "../../../..");
-	link_(f, "loop", "loop");
+	tu_put_str(f->path, "data/c", "lxc\n");
+	tu_symlink_in(f->path, "run/systemd/container", "/data/c");
+	tu_symlink_in(f->path, "run/rel", "../data");
+	tu_symlink_in(f->path, "up", "../../../..");
+	tu_symlink_in(f->path, "loop", "loop");
 	expect_resolve(f, "/", true, 0, ".");
 	expect_resolve(f, "/data/c", true, 0, "data/c");
 	expect_resolve(f, "/run/systemd/container", true, 0, "data/c");
@@ -582,7 +506,8 @@ static void test_resolve_in_root_fallback(void **state)
 	expect_resolve(f, "/data/c/x", true, -ENOTDIR, NULL);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* 0755: readable by the unprivileged child of the EACCES test. */
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_tmpdir_setup_0755, tu_tmpdir_teardown)
 
 int main(void)
 {

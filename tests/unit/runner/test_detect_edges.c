@@ -18,94 +18,18 @@
 #include <cmocka.h>
 
 #include "detect.h"
+#include "testutil.h"
 
-struct fixture {
-	char root[64];
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+static void path_of(const struct tu_tmpdir *f, const char *rel, char *out, size_t len)
 {
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
+	snprintf(out, len, "%s/%s", f->path, rel);
 }
 
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	snprintf(f->root, sizeof(f->root), "/tmp/fieldrig-detecte-XXXXXX");
-	if (!mkdtemp(f->root))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-static void path_of(const struct fixture *f, const char *rel, char *out, size_t len)
-{
-	snprintf(out, len, "%s/%s", f->root, rel);
-}
-
-static void mkparents(const struct fixture *f, const char *rel)
-{
-	char path[512];
-
-	path_of(f, rel, path, sizeof(path));
-	for (char *s = path + strlen(f->root) + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(path, 0755);
-			*s = '/';
-		}
-	}
-}
-
-static void put(const struct fixture *f, const char *rel, const char *content)
-{
-	char path[512];
-	int fd;
-
-	mkparents(f, rel);
-	path_of(f, rel, path, sizeof(path));
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static void dir_(const struct fixture *f, const char *rel)
-{
-	char path[512];
-
-	mkparents(f, rel);
-	path_of(f, rel, path, sizeof(path));
-	assert_int_equal(mkdir(path, 0755), 0);
-}
-
-static void link_(const struct fixture *f, const char *rel, const char *target)
-{
-	char path[512];
-
-	mkparents(f, rel);
-	path_of(f, rel, path, sizeof(path));
-	assert_int_equal(symlink(target, path), 0);
-}
-
-static void detect(const struct fixture *f, struct detect_result *r)
+static void detect(const struct tu_tmpdir *f, struct detect_result *r)
 {
 	struct detect_input in;
 
-	detect_input_init(&in, f->root, NULL);
+	detect_input_init(&in, f->path, NULL);
 	assert_false(in.env_is_pid1);
 	assert_int_equal(detect_container(&in, r), 0);
 }
@@ -124,27 +48,27 @@ static void assert_ev(const struct detect_result *r, const char *source, const c
 
 static void test_oci_refined_by_markers(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 
-	put(f, "run/systemd/container", "oci\n");
+	tu_put_str(f->path, "run/systemd/container", "oci\n");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_OTHER);
 	detect_result_free(&r);
 
-	put(f, ".dockerenv", "");
+	tu_put_str(f->path, ".dockerenv", "");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_DOCKER);
 	assert_ev(&r, "/run/systemd/container", "content 'oci'");
 	detect_result_free(&r);
 
-	put(f, "run/.containerenv", "");
+	tu_put_str(f->path, "run/.containerenv", "");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_PODMAN);
 	detect_result_free(&r);
 
 	/* The same through /run/host/container-manager. */
-	put(f, "run/host/container-manager", "oci");
+	tu_put_str(f->path, "run/host/container-manager", "oci");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_PODMAN);
 	assert_string_equal(r.evidence[r.decided_by].source, "/run/host/container-manager");
@@ -153,16 +77,16 @@ static void test_oci_refined_by_markers(void **state)
 
 static void test_openvz_host_and_container(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 
-	dir_(f, "proc/vz");
+	tu_mkdir_in(f->path, "proc/vz");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_OPENVZ);
 	assert_ev(&r, "/proc/vz", "exists and /proc/bc does not");
 	detect_result_free(&r);
 
-	dir_(f, "proc/bc");
+	tu_mkdir_in(f->path, "proc/bc");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_NONE);
 	assert_ev(&r, "/proc/vz", "an OpenVZ host");
@@ -171,15 +95,15 @@ static void test_openvz_host_and_container(void **state)
 
 static void test_markers_that_are_not_files(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 	char fifo[512];
 
-	dir_(f, "run/host/container-manager");
-	dir_(f, "proc/sys/kernel/osrelease");
-	dir_(f, "proc/1/cgroup");
+	tu_mkdir_in(f->path, "run/host/container-manager");
+	tu_mkdir_in(f->path, "proc/sys/kernel/osrelease");
+	tu_mkdir_in(f->path, "proc/1/cgroup");
 	path_of(f, "run/systemd/container", fifo, sizeof(fifo));
-	mkparents(f, "run/systemd/container");
+	tu_mkparents(f->path, "run/systemd/container");
 	assert_int_equal(mkfifo(fifo, 0644), 0);
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_NONE);
@@ -193,11 +117,11 @@ static void test_markers_that_are_not_files(void **state)
 
 static void test_symlink_loops_are_evidence(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 
-	link_(f, "run", "run");
-	link_(f, "proc", "proc");
+	tu_symlink_in(f->path, "run", "run");
+	tu_symlink_in(f->path, "proc", "proc");
 	detect(f, &r);
 	assert_int_equal(r.kind, CONTAINER_NONE);
 	assert_ev(&r, "/run/.containerenv", "(ELOOP)");
@@ -211,21 +135,21 @@ static void test_symlink_loops_are_evidence(void **state)
 
 static void test_cgroupns_as_files(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_result r;
 
 	/* Crafted roots may hold the namespace links as regular files. */
-	put(f, "proc/self/ns/cgroup", "cgroup:[4026531835]\n");
-	put(f, "proc/1/ns/cgroup", "cgroup:[4026532999]\n");
+	tu_put_str(f->path, "proc/self/ns/cgroup", "cgroup:[4026531835]\n");
+	tu_put_str(f->path, "proc/1/ns/cgroup", "cgroup:[4026532999]\n");
 	detect(f, &r);
 	assert_ev(&r, "/proc/self/ns/cgroup", "4026531835");
 	detect_result_free(&r);
 
 	/* Unreadable as either: directories. */
-	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->root), "/proc/self/ns/cgroup")), 0);
-	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->root), "/proc/1/ns/cgroup")), 0);
-	dir_(f, "proc/self/ns/cgroup");
-	dir_(f, "proc/1/ns/cgroup");
+	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->path), "/proc/self/ns/cgroup")), 0);
+	assert_int_equal(unlink(strcat(strcpy((char[512]){0}, f->path), "/proc/1/ns/cgroup")), 0);
+	tu_mkdir_in(f->path, "proc/self/ns/cgroup");
+	tu_mkdir_in(f->path, "proc/1/ns/cgroup");
 	detect(f, &r);
 	assert_ev(&r, "/proc/self/ns/cgroup", "(EISDIR)");
 	assert_ev(&r, "/proc/1/ns/cgroup", "(EISDIR)");
@@ -234,13 +158,13 @@ static void test_cgroupns_as_files(void **state)
 
 static void test_root_unusable(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct detect_input in;
 	struct detect_result r;
 	char file[512];
 
 	path_of(f, "plain", file, sizeof(file));
-	put(f, "plain", "x");
+	tu_put_str(f->path, "plain", "x");
 	detect_input_init(&in, file, NULL);
 	assert_int_equal(detect_container(&in, &r), 0);
 	assert_int_equal(r.kind, CONTAINER_NONE);
@@ -248,7 +172,7 @@ static void test_root_unusable(void **state)
 	detect_result_free(&r);
 
 	/* A bad override is -EINVAL with the detected kind kept. */
-	detect_input_init(&in, f->root, NULL);
+	detect_input_init(&in, f->path, NULL);
 	in.override = "vmware";
 	assert_int_equal(detect_container(&in, &r), -EINVAL);
 	assert_int_equal(r.kind, CONTAINER_NONE);
@@ -268,12 +192,12 @@ static void test_name_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_oci_refined_by_markers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_openvz_host_and_container, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_markers_that_are_not_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_symlink_loops_are_evidence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cgroupns_as_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_root_unusable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oci_refined_by_markers, tu_tmpdir_setup, tu_tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_openvz_host_and_container, tu_tmpdir_setup, tu_tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_markers_that_are_not_files, tu_tmpdir_setup, tu_tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_loops_are_evidence, tu_tmpdir_setup, tu_tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_cgroupns_as_files, tu_tmpdir_setup, tu_tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_root_unusable, tu_tmpdir_setup, tu_tmpdir_teardown),
 		cmocka_unit_test(test_name_tables),
 	};
 

@@ -15,18 +15,13 @@
 #include <cmocka.h>
 
 #include "diag.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
 	char *canon;
 	struct mount_table mt;
 };
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
 
 /* A mount table with "/" and, mounted on the temp dir, a tmpfs with the
  * given per-mount options. */
@@ -62,7 +57,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->dir);
 	mount_table_free(&f->mt);
 	free(f->canon);
 	free(f);
@@ -82,12 +77,6 @@ static void diag(struct fixture *f, const char *op, const char *path, int err,
 	assert_int_equal(diag_path(op, path, err, &o, r), 0);
 }
 
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
-}
-
 static void test_noexec_runner_dir(void **state)
 {
 	struct fixture *f = *state;
@@ -103,13 +92,13 @@ static void test_noexec_runner_dir(void **state)
 	assert_true(r.have_mount);
 	assert_string_equal(r.mount_point, f->canon);
 	assert_true(r.mount_flags & MOUNT_F_NOEXEC);
-	assert_contains(r.hint, "/bot_runners is on a noexec mount");
-	assert_contains(r.hint, "interpreter mode is unaffected, direct mode cannot work here");
+	tu_assert_contains(r.hint, "/bot_runners is on a noexec mount");
+	tu_assert_contains(r.hint, "interpreter mode is unaffected, direct mode cannot work here");
 	line = diag_format_line(&r);
-	assert_contains(line, "exec ");
-	assert_contains(line, "Permission denied (EACCES)");
-	assert_contains(line, "owner root:root mode 0770");
-	assert_contains(line, "(tmpfs, rw,nosuid,nodev,noexec,relatime)");
+	tu_assert_contains(line, "exec ");
+	tu_assert_contains(line, "Permission denied (EACCES)");
+	tu_assert_contains(line, "owner root:root mode 0770");
+	tu_assert_contains(line, "(tmpfs, rw,nosuid,nodev,noexec,relatime)");
 	assert_null(strchr(line, '\n'));
 	free(line);
 	j = diag_report_to_json(&r);
@@ -131,7 +120,7 @@ static void test_noexec_without_error(void **state)
 
 	mount_here(f, "rw,noexec");
 	diag(f, "check", f->dir, 0, 0, true, &r);
-	assert_contains(r.hint, "noexec mount");
+	tu_assert_contains(r.hint, "noexec mount");
 	diag_report_free(&r);
 	diag(f, "check", f->dir, 0, 0, false, &r);
 	assert_null(r.hint);
@@ -151,7 +140,7 @@ static void test_not_writable_by_uid(void **state)
 	snprintf(path, sizeof(path), "%s/scripts/new.py", f->dir);
 	diag(f, "open", path, EACCES, 1000, false, &r);
 	/* The file does not exist: its directory is examined. */
-	assert_contains(r.examined, "/scripts");
+	tu_assert_contains(r.examined, "/scripts");
 	assert_string_equal(r.hint, "directory not writable by uid 1000 (mode 0755 owner root)");
 	diag_report_free(&r);
 }
@@ -163,7 +152,7 @@ static void test_filesystem_full(void **state)
 
 	mount_here(f, "rw");
 	diag(f, "write", f->dir, ENOSPC, 0, false, &r);
-	assert_contains(r.hint, "filesystem is full");
+	tu_assert_contains(r.hint, "filesystem is full");
 	diag_report_free(&r);
 }
 
@@ -174,11 +163,11 @@ static void test_read_only(void **state)
 
 	mount_here(f, "ro,relatime");
 	diag(f, "mkdir", f->dir, EROFS, 0, false, &r);
-	assert_contains(r.hint, "read-only filesystem");
+	tu_assert_contains(r.hint, "read-only filesystem");
 	diag_report_free(&r);
 	/* EACCES on a ro mount is explained by the mount, not the mode. */
 	diag(f, "open", f->dir, EACCES, 1000, false, &r);
-	assert_contains(r.hint, "read-only filesystem");
+	tu_assert_contains(r.hint, "read-only filesystem");
 	diag_report_free(&r);
 }
 
@@ -198,7 +187,7 @@ static void test_busy_mountpoint(void **state)
 	mkdir(path, 0755);
 	diag(f, "rmdir", path, EBUSY, 0, false, &r);
 	assert_false(r.is_mountpoint);
-	assert_contains(r.hint, "in use");
+	tu_assert_contains(r.hint, "in use");
 	diag_report_free(&r);
 }
 
@@ -212,7 +201,7 @@ static void test_missing_path_names_parent(void **state)
 	snprintf(path, sizeof(path), "%s/a/b/c", f->dir);
 	diag(f, "open", path, ENOENT, 0, false, &r);
 	assert_string_equal(r.examined, f->dir);
-	assert_contains(r.hint, "nearest existing parent is");
+	tu_assert_contains(r.hint, "nearest existing parent is");
 	assert_string_equal(r.mount_point, f->canon);
 	diag_report_free(&r);
 }
@@ -230,7 +219,7 @@ static void test_no_execute_bit(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	diag(f, "exec", path, EACCES, 1000, false, &r);
-	assert_contains(r.hint, "has no execute bit (mode 0640)");
+	tu_assert_contains(r.hint, "has no execute bit (mode 0640)");
 	diag_report_free(&r);
 }
 
@@ -248,8 +237,8 @@ static void test_exec_refused_by_policy(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	diag(f, "exec", path, EACCES, 0, true, &r);
-	assert_contains(r.hint, "exec refused although");
-	assert_contains(r.hint, "direct mode cannot work here");
+	tu_assert_contains(r.hint, "exec refused although");
+	tu_assert_contains(r.hint, "direct mode cannot work here");
 	diag_report_free(&r);
 	diag(f, "exec", path, EACCES, 0, false, &r);
 	assert_null(strstr(r.hint, "direct mode"));
@@ -263,8 +252,8 @@ static void test_real_mountinfo_default(void **state)
 	(void)state;
 	line = diag_line("open", "/proc/self/nonexistent", ENOENT);
 	assert_non_null(line);
-	assert_contains(line, "open /proc/self/nonexistent: No such file or directory (ENOENT)");
-	assert_contains(line, "mount /proc (proc,");
+	tu_assert_contains(line, "open /proc/self/nonexistent: No such file or directory (ENOENT)");
+	tu_assert_contains(line, "mount /proc (proc,");
 	free(line);
 }
 

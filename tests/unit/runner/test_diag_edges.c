@@ -19,18 +19,13 @@
 #include <cmocka.h>
 
 #include "diag.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
 	char *canon;
 	struct mount_table mt;
 };
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -58,17 +53,11 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->dir);
 	mount_table_free(&f->mt);
 	free(f->canon);
 	free(f);
 	return 0;
-}
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
 }
 
 static void diag(struct fixture *f, const char *op, const char *path, int err,
@@ -90,24 +79,24 @@ static void test_errno_hints(void **state)
 	char *line;
 
 	diag(f, "write", f->dir, EDQUOT, 1234, 1234, &r);
-	assert_contains(r.hint, "disk quota of uid 1234 exceeded");
+	tu_assert_contains(r.hint, "disk quota of uid 1234 exceeded");
 	diag_report_free(&r);
 
 	diag(f, "open", f->dir, ELOOP, 0, 0, &r);
-	assert_contains(r.hint, "symlink loop");
+	tu_assert_contains(r.hint, "symlink loop");
 	diag_report_free(&r);
 
 	diag(f, "rename", f->dir, -EXDEV, 0, 0, &r);
 	assert_int_equal(r.err, EXDEV);
-	assert_contains(r.hint, "different mounts");
+	tu_assert_contains(r.hint, "different mounts");
 	diag_report_free(&r);
 
 	diag(f, "read", f->dir, EIO, 0, 0, &r);
-	assert_contains(r.hint, "I/O error from the filesystem (fuse.faultfs at ");
-	assert_contains(r.hint, "check the device or the FUSE daemon");
+	tu_assert_contains(r.hint, "I/O error from the filesystem (fuse.faultfs at ");
+	tu_assert_contains(r.hint, "check the device or the FUSE daemon");
 	assert_true(r.is_mountpoint);
 	line = diag_format_line(&r);
-	assert_contains(line, "EIO");
+	tu_assert_contains(line, "EIO");
 	free(line);
 	diag_report_free(&r);
 
@@ -147,7 +136,7 @@ static void test_permission_hints(void **state)
 	assert_int_equal(mkdir(d, 0755), 0);
 	assert_int_equal(chmod(d, 01777), 0);
 	diag(f, "unlink", d, EPERM, 1234, 1234, &r);
-	assert_contains(r.hint, "sticky directory");
+	tu_assert_contains(r.hint, "sticky directory");
 	diag_report_free(&r);
 
 	/* Group members judged by the group bits. */
@@ -160,7 +149,7 @@ static void test_permission_hints(void **state)
 		diag_report_free(&r);
 		assert_int_equal(chmod(d, 0750), 0);
 		diag(f, "mkdir", d, EACCES, 1234, 4321, &r);
-		assert_contains(r.hint, "directory not writable by uid 1234 (mode 0750");
+		tu_assert_contains(r.hint, "directory not writable by uid 1234 (mode 0750");
 		/* Nobody is called 4321 here: the number stands in. */
 		assert_string_equal(r.owner, "4321");
 		assert_string_equal(r.group, "4321");
@@ -168,7 +157,7 @@ static void test_permission_hints(void **state)
 		/* The owner by the owner bits. */
 		assert_int_equal(chmod(d, 0570), 0);
 		diag(f, "mkdir", d, EACCES, 4321, 1, &r);
-		assert_contains(r.hint, "directory not writable by uid 4321 (mode 0570");
+		tu_assert_contains(r.hint, "directory not writable by uid 4321 (mode 0570");
 		diag_report_free(&r);
 	}
 }
@@ -229,7 +218,7 @@ static void test_relative_and_defaults(void **state)
 	/* A relative path none of whose parts exist: "." is examined. */
 	diag(NULL, "mkdir", "no/such//dir//", ENOENT, 0, 0, &r);
 	assert_string_equal(r.examined, ".");
-	assert_contains(r.hint, "nearest existing parent is .");
+	tu_assert_contains(r.hint, "nearest existing parent is .");
 	diag_report_free(&r);
 	/* An empty path and no op: "access" on ".". */
 	diag(NULL, NULL, NULL, 0, 0, 0, &r);
@@ -248,8 +237,8 @@ static void test_relative_and_defaults(void **state)
 
 	/* diag_line: the default options and the real mount table. */
 	line = diag_line("open", f->dir, ENOTDIR);
-	assert_contains(line, f->dir);
-	assert_contains(line, "not a directory");
+	tu_assert_contains(line, f->dir);
+	tu_assert_contains(line, "not a directory");
 	free(line);
 }
 

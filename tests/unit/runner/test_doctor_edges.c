@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "doctor.h"
+#include "testutil.h"
 
 struct fixture {
 	char base[64];
@@ -33,22 +34,6 @@ struct fixture {
 	struct doctor_result res;
 };
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
 static void write_mountinfo(struct fixture *f, const char *cg2_root)
 {
 	char buf[1024];
@@ -57,7 +42,7 @@ static void write_mountinfo(struct fixture *f, const char *cg2_root)
 		 "1 0 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
 		 "30 1 0:26 %s %s rw,nosuid,nodev,noexec - cgroup2 cgroup2 rw\n",
 		 cg2_root, f->cgmount);
-	write_file(f->mountinfo, buf, 0644);
+	tu_write_file(f->mountinfo, buf, 0644);
 }
 
 static int setup(void **state)
@@ -94,7 +79,7 @@ static int setup(void **state)
 	f->in.detect.env_is_pid1 = false;
 	*state = f;
 	write_mountinfo(f, "/");
-	write_file(f->cgroup, "0::/\n", 0644);
+	tu_write_file(f->cgroup, "0::/\n", 0644);
 	return 0;
 }
 
@@ -103,7 +88,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	doctor_result_free(&f->res);
-	nftw(f->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->base);
 	free(f);
 	return 0;
 }
@@ -115,12 +100,6 @@ static const struct doctor_check *check(const struct doctor_result *r, const cha
 			return &r->checks[i];
 	fail_msg("no check named %s", name);
 	return NULL;
-}
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
 }
 
 static void run(struct fixture *f)
@@ -136,7 +115,7 @@ static void expect(struct fixture *f, const char *name, enum doctor_level l, con
 	if (c->level != l)
 		fail_msg("%s is %s, not %s: %s", name, doctor_level_name(c->level),
 			 doctor_level_name(l), c->reason);
-	assert_contains(c->reason, needle);
+	tu_assert_contains(c->reason, needle);
 }
 
 static void test_dirs_that_cannot_be(void **state)
@@ -145,7 +124,7 @@ static void test_dirs_that_cannot_be(void **state)
 	char file[160], under[200];
 
 	snprintf(file, sizeof(file), "%s/afile", f->base);
-	write_file(file, "x\n", 0644);
+	tu_write_file(file, "x\n", 0644);
 	snprintf(under, sizeof(under), "%s/sub", file);
 	f->in.state_dir = file;
 	f->in.scripts_dir = under;
@@ -185,9 +164,9 @@ static void test_interpreters_that_fail(void **state)
 	snprintf(hang, sizeof(hang), "%s/hang", f->base);
 	snprintf(dies, sizeof(dies), "%s/dies", f->base);
 	snprintf(quiet, sizeof(quiet), "%s/quiet", f->base);
-	write_file(hang, "#!/bin/sh\nexec sleep 30\n", 0755);
-	write_file(dies, "#!/bin/sh\nkill -9 $$\n", 0755);
-	write_file(quiet, "#!/bin/sh\nexit 0\n", 0755);
+	tu_write_file(hang, "#!/bin/sh\nexec sleep 30\n", 0755);
+	tu_write_file(dies, "#!/bin/sh\nkill -9 $$\n", 0755);
+	tu_write_file(quiet, "#!/bin/sh\nexit 0\n", 0755);
 	ip[0].path = hang;
 	ip[1].path = dies;
 	ip[3].path = quiet;
@@ -226,13 +205,13 @@ static void test_bad_override_and_venvs(void **state)
 
 	/* Healthy: pyvenv.cfg, a python that says it is a venv, bin/pip. */
 	snprintf(p, sizeof(p), "%s/pyvenv.cfg", venv);
-	write_file(p, "home = /usr/bin\n", 0644);
+	tu_write_file(p, "home = /usr/bin\n", 0644);
 	snprintf(p, sizeof(p), "%s/bin", venv);
 	assert_int_equal(mkdir(p, 0755), 0);
 	snprintf(p, sizeof(p), "%s/bin/python", venv);
-	write_file(p, "#!/bin/sh\nexit 0\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexit 0\n", 0755);
 	snprintf(p, sizeof(p), "%s/bin/pip", venv);
-	write_file(p, "#!/bin/sh\nexit 0\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexit 0\n", 0755);
 	f->in.detect.override = NULL;
 	run(f);
 	expect(f, "venv", DOCTOR_PASS, "healthy");
@@ -260,7 +239,7 @@ static void test_job_stores(void **state)
 
 	snprintf(db, sizeof(db), "%s/runner.db", f->base);
 	f->in.db_path = db;
-	write_file(db, "this is not an SQLite database, just some text that is long enough "
+	tu_write_file(db, "this is not an SQLite database, just some text that is long enough "
 		   "to be looked at as a header and found wanting......................\n", 0644);
 	run(f);
 	expect(f, "job_store", DOCTOR_FAIL, "integrity_check: file is not a database");
@@ -325,7 +304,7 @@ static void test_cgroup_candidates(void **state)
 	snprintf(base, sizeof(base), "%s/delegated", f->base);
 	f->in.cgroup_base = base;
 	write_mountinfo(f, "/sub");
-	write_file(f->cgroup, "1:name=systemd:/\n0::/sub/own\n", 0644);
+	tu_write_file(f->cgroup, "1:name=systemd:/\n0::/sub/own\n", 0644);
 	run(f);
 	expect(f, "cgroup", DOCTOR_PASS, "created under ");
 	expect(f, "cgroup", DOCTOR_PASS, f->cgmount);
@@ -345,27 +324,12 @@ static void test_cgroup_candidates(void **state)
 	expect(f, "cgroup", DOCTOR_WARN, "process group + subreaper");
 
 	/* No cgroup2 line at all, and an unreadable mountinfo. */
-	write_file(f->mountinfo, "1 0 8:1 / / rw - ext4 /dev/vda rw\n", 0644);
+	tu_write_file(f->mountinfo, "1 0 8:1 / / rw - ext4 /dev/vda rw\n", 0644);
 	run(f);
 	expect(f, "cgroup", DOCTOR_WARN, "no cgroup v2 mount");
 	unlink(f->mountinfo);
 	run(f);
 	expect(f, "cgroup", DOCTOR_WARN, "mountinfo");
-}
-
-static int set_immutable(const char *path, int on)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
-
-	if (fd < 0)
-		return -1;
-	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
-	if (rc == 0) {
-		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
-		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
-	close(fd);
-	return rc;
 }
 
 /* EPERM where the mode bits allow everything: immutable directories
@@ -377,7 +341,7 @@ static void test_immutable_dirs(void **state)
 
 	snprintf(locked, sizeof(locked), "%s/locked", f->base);
 	assert_int_equal(mkdir(locked, 0770), 0);
-	if (set_immutable(locked, 1) < 0) {
+	if (tu_set_immutable(locked, 1) < 0) {
 		rmdir(locked);
 		skip();
 	}
@@ -386,7 +350,7 @@ static void test_immutable_dirs(void **state)
 	f->in.runner_dir = locked;
 	f->in.exec_direct = true;
 	run(f);
-	set_immutable(locked, 0);
+	tu_set_immutable(locked, 0);
 	expect(f, "scripts_dir", DOCTOR_FAIL, "scripts");
 	expect(f, "scripts_dir", DOCTOR_FAIL, "Operation not permitted");
 	expect(f, "runner_dir", DOCTOR_FAIL, "locked");

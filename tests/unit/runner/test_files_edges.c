@@ -26,76 +26,7 @@
 #include "settings.h"
 #include "store.h"
 #include "upload.h"
-
-static char dir[64];
-
-static int set_immutable(const char *path, int on)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
-
-	if (fd < 0)
-		return -1;
-	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
-	if (rc == 0) {
-		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
-		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
-	close(fd);
-	return rc;
-}
-
-static int unflag_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag != FTW_SL && flag != FTW_SLN && (S_ISDIR(sb->st_mode) || S_ISREG(sb->st_mode)))
-		set_immutable(p, 0);
-	return 0;
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/fieldrig-filese-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	nftw(dir, unflag_entry, 16, FTW_PHYS);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
-}
-
-static bool can_immutable(void)
-{
-	char p[128];
-	bool ok;
-
-	snprintf(p, sizeof(p), "%s/probe", dir);
-	write_file(p, "", 0644);
-	ok = set_immutable(p, 1) == 0;
-	set_immutable(p, 0);
-	unlink(p);
-	return ok;
-}
+#include "testutil.h"
 
 /* ---- dotenv ------------------------------------------------------------ */
 
@@ -127,27 +58,27 @@ static void test_dotenv_edges(void **state)
 	/* A callback's error ends the parse and comes back as is. */
 	memset(&kv, 0, sizeof(kv));
 	kv.stop_at = 2;
-	snprintf(path, sizeof(path), "%s/stop.env", dir);
-	write_file(path, "A=1\nB=2\nC=3\n", 0644);
+	snprintf(path, sizeof(path), "%s/stop.env", tu_dir);
+	tu_write_file(path, "A=1\nB=2\nC=3\n", 0644);
 	assert_int_equal(dotenv_load(path, collect, &kv, err, sizeof(err)), -ECANCELED);
 	assert_int_equal(kv.n, 2);
-	assert_contains(err, path);
+	tu_assert_contains(err, path);
 
 	/* Over 1 MiB: refused before reading. */
-	snprintf(path, sizeof(path), "%s/big.env", dir);
-	write_file(path, "", 0644);
+	snprintf(path, sizeof(path), "%s/big.env", tu_dir);
+	tu_write_file(path, "", 0644);
 	assert_int_equal(truncate(path, 2 * 1024 * 1024), 0);
 	assert_int_equal(dotenv_load(path, collect, &kv, err, sizeof(err)), -EFBIG);
-	assert_contains(err, "larger than 1048576 bytes");
+	tu_assert_contains(err, "larger than 1048576 bytes");
 
 	/* A file whose size stat gives as 0 but that has content. */
 	memset(&kv, 0, sizeof(kv));
 	assert_int_equal(dotenv_load("/proc/self/environ", collect, &kv, err, sizeof(err)), -EFBIG);
-	assert_contains(err, "/proc/self/environ: file grew while being read");
+	tu_assert_contains(err, "/proc/self/environ: file grew while being read");
 
 	/* Unreadable as a directory would be: not a regular file. */
-	assert_int_equal(dotenv_load(dir, collect, &kv, err, sizeof(err)), -EINVAL);
-	assert_contains(err, "not a regular file");
+	assert_int_equal(dotenv_load(tu_dir, collect, &kv, err, sizeof(err)), -EINVAL);
+	tu_assert_contains(err, "not a regular file");
 }
 
 /* ---- settings ---------------------------------------------------------- */
@@ -158,7 +89,7 @@ static int finalize_with(const char *name, const char *value, char *err, size_t 
 	int rc;
 
 	settings_init(&s);
-	settings_set(&s, "RUNNER_STATE_DIR", dir, SRC_FLAG, "flag --state");
+	settings_set(&s, "RUNNER_STATE_DIR", tu_dir, SRC_FLAG, "flag --state");
 	settings_set(&s, name, value, SRC_ENVFILE, "env-file x.env:3");
 	rc = settings_finalize(&s, err, errlen);
 	settings_free(&s);
@@ -175,26 +106,26 @@ static void test_settings_edges(void **state)
 	(void)state;
 	assert_true(finalize_with("RUNNER_ALLOWED_TYPES", ".a,.b,.c,.d,.e,.f,.g,.h,.i,.j,.k,.l,.m,.n,.o,.p,.q,.r,.s,.t,.u,.v,.w,.x,.y,.z,.aa,.bb,.cc,.dd,.ee,.ff,.gg",
 				  err, sizeof(err)) < 0);
-	assert_contains(err, "too many types");
+	tu_assert_contains(err, "too many types");
 	assert_true(finalize_with("RUNNER_ALLOWED_TYPES", ".py,.toolongext", err, sizeof(err)) < 0);
-	assert_contains(err, "each type is an extension such as .py");
+	tu_assert_contains(err, "each type is an extension such as .py");
 	assert_true(finalize_with("RUNNER_ALLOWED_TYPES", ".py,.", err, sizeof(err)) < 0);
-	assert_contains(err, "each type is an extension such as .py");
+	tu_assert_contains(err, "each type is an extension such as .py");
 	assert_true(finalize_with("RUNNER_ALLOWED_TYPES", ".p-y", err, sizeof(err)) < 0);
-	assert_contains(err, "extensions are letters and digits");
-	assert_contains(err, "env-file x.env:3");
+	tu_assert_contains(err, "extensions are letters and digits");
+	tu_assert_contains(err, "env-file x.env:3");
 	assert_int_equal(finalize_with("RUNNER_ALLOWED_TYPES", "py, JS9 ,.ts", err, sizeof(err)), 0);
 
 	/* Sub-second durations keep their unit in the display. */
 	settings_init(&s);
-	settings_set(&s, "RUNNER_STATE_DIR", dir, SRC_FLAG, "flag --state");
+	settings_set(&s, "RUNNER_STATE_DIR", tu_dir, SRC_FLAG, "flag --state");
 	settings_set(&s, "MAX_EXECUTION_TIME", "250ms", SRC_ENV, "env MAX_EXECUTION_TIME");
 	assert_int_equal(settings_finalize(&s, err, sizeof(err)), 0);
 	assert_string_equal(settings_display(&s, SET_MAX_EXECUTION_TIME, buf, sizeof(buf)), "250ms");
 	assert_string_equal(settings_source_name(SRC_ENVFILE), "env-file");
 	settings_free(&s);
 	settings_init(&s);
-	settings_set(&s, "RUNNER_STATE_DIR", dir, SRC_FLAG, "flag --state");
+	settings_set(&s, "RUNNER_STATE_DIR", tu_dir, SRC_FLAG, "flag --state");
 	settings_set(&s, "MAX_EXECUTION_TIME", "1500us", SRC_ENV, "env MAX_EXECUTION_TIME");
 	if (settings_finalize(&s, err, sizeof(err)) == 0)
 		assert_string_equal(settings_display(&s, SET_MAX_EXECUTION_TIME, buf, sizeof(buf)),
@@ -211,7 +142,7 @@ static void test_settings_edges(void **state)
 	setenv("HOME", "relative", 1);
 	settings_init(&s);
 	assert_true(settings_finalize(&s, err, sizeof(err)) < 0);
-	assert_contains(err, "neither XDG_STATE_HOME nor HOME is an absolute path");
+	tu_assert_contains(err, "neither XDG_STATE_HOME nor HOME is an absolute path");
 	settings_free(&s);
 	if (home)
 		setenv("HOME", home, 1);
@@ -232,27 +163,27 @@ static void test_runnerdir_eperm(void **state)
 
 	(void)state;
 	/* A directory path through a regular file. */
-	snprintf(under, sizeof(under), "%s/plain", dir);
-	write_file(under, "x", 0644);
+	snprintf(under, sizeof(under), "%s/plain", tu_dir);
+	tu_write_file(under, "x", 0644);
 	strcat(under, "/runners");
 	assert_int_equal(runnerdir_check(under, &p), 0);
 	assert_int_equal(p.err, ENOTDIR);
 	assert_int_equal(runnerdir_write_script(under, "bob", "x", 1, path, sizeof(path),
 						err, sizeof(err)), -ENOTDIR);
 
-	if (!can_immutable())
+	if (!tu_can_immutable(tu_dir))
 		skip();
-	snprintf(locked, sizeof(locked), "%s/locked", dir);
+	snprintf(locked, sizeof(locked), "%s/locked", tu_dir);
 	assert_int_equal(mkdir(locked, 0755), 0);
 	/* The script name is taken by an immutable file: written, not renamed. */
 	snprintf(path, sizeof(path), "%s/bot_runner_bob.py", locked);
-	write_file(path, "old\n", 0644);
-	assert_int_equal(set_immutable(path, 1), 0);
+	tu_write_file(path, "old\n", 0644);
+	assert_int_equal(tu_set_immutable(path, 1), 0);
 	assert_int_equal(runnerdir_write_script(locked, "bob", "new\n", 4, path, sizeof(path),
 						err, sizeof(err)), -EPERM);
-	assert_contains(err, "rename");
-	assert_contains(err, "bot_runner_bob.py");
-	assert_int_equal(set_immutable(path, 0), 0);
+	tu_assert_contains(err, "rename");
+	tu_assert_contains(err, "bot_runner_bob.py");
+	assert_int_equal(tu_set_immutable(path, 0), 0);
 	/* Nothing temporary left behind. */
 	{
 		char cmd[256];
@@ -268,15 +199,15 @@ static void test_runnerdir_eperm(void **state)
 	}
 
 	/* An immutable directory: nothing can be created in it. */
-	assert_int_equal(set_immutable(locked, 1), 0);
+	assert_int_equal(tu_set_immutable(locked, 1), 0);
 	assert_int_equal(runnerdir_write_script(locked, "bob", "x", 1, path, sizeof(path),
 						err, sizeof(err)), -EPERM);
-	assert_contains(err, "create");
+	tu_assert_contains(err, "create");
 	snprintf(under, sizeof(under), "%s/sub/runners", locked);
 	assert_int_equal(runnerdir_check(under, &p), 0);
 	assert_int_equal(p.err, EPERM);
-	assert_contains(p.why, "mkdir");
-	assert_int_equal(set_immutable(locked, 0), 0);
+	tu_assert_contains(p.why, "mkdir");
+	assert_int_equal(tu_set_immutable(locked, 0), 0);
 }
 
 static void test_upload_edges(void **state)
@@ -287,12 +218,12 @@ static void test_upload_edges(void **state)
 	struct upload_request req = { 0 };
 
 	(void)state;
-	snprintf(state_dir, sizeof(state_dir), "%s/ustate", dir);
+	snprintf(state_dir, sizeof(state_dir), "%s/ustate", tu_dir);
 	assert_int_equal(mkdir(state_dir, 0755), 0);
 	/* The scripts dir path runs through a regular file. */
-	snprintf(scripts, sizeof(scripts), "%s/plain", dir);
-	write_file(scripts, "x", 0644);
-	snprintf(scripts, sizeof(scripts), "%s/plain/scripts", dir);
+	snprintf(scripts, sizeof(scripts), "%s/plain", tu_dir);
+	tu_write_file(scripts, "x", 0644);
+	snprintf(scripts, sizeof(scripts), "%s/plain/scripts", tu_dir);
 	settings_init(&s);
 	settings_set(&s, "RUNNER_STATE_DIR", state_dir, SRC_FLAG, "flag --state");
 	settings_set(&s, "SCRIPTS_DIR", scripts, SRC_ENV, "env SCRIPTS_DIR");
@@ -300,26 +231,26 @@ static void test_upload_edges(void **state)
 	assert_int_equal(settings_finalize(&s, err, sizeof(err)), 0);
 	assert_int_equal(store_open(state_dir, &st, err, sizeof(err)), 0);
 
-	snprintf(src, sizeof(src), "%s/ok.py", dir);
-	write_file(src, "print(1)\n", 0644);
+	snprintf(src, sizeof(src), "%s/ok.py", tu_dir);
+	tu_write_file(src, "print(1)\n", 0644);
 	req.src = src;
 	assert_int_equal(upload_script(&s, st, &req, id, err, sizeof(err)), -ENOTDIR);
 	assert_false(req.input_error);
-	assert_contains(err, "mkdir");
-	assert_contains(err, "plain/scripts");
+	tu_assert_contains(err, "mkdir");
+	tu_assert_contains(err, "plain/scripts");
 
 	/* The scripts dir is a regular file: it "exists", and cannot be opened
 	 * as a directory. */
 	settings_free(&s);
-	snprintf(scripts, sizeof(scripts), "%s/plain", dir);
+	snprintf(scripts, sizeof(scripts), "%s/plain", tu_dir);
 	settings_init(&s);
 	settings_set(&s, "RUNNER_STATE_DIR", state_dir, SRC_FLAG, "flag --state");
 	settings_set(&s, "SCRIPTS_DIR", scripts, SRC_ENV, "env SCRIPTS_DIR");
 	assert_int_equal(settings_finalize(&s, err, sizeof(err)), 0);
 	assert_int_equal(upload_script(&s, st, &req, id, err, sizeof(err)), -ENOTDIR);
 	assert_false(req.input_error);
-	assert_contains(err, "open");
-	assert_contains(err, "/plain");
+	tu_assert_contains(err, "open");
+	tu_assert_contains(err, "/plain");
 
 	/* A "file" that stat says is empty and that reads as more than 64
 	 * bytes: it grew while being read. */
@@ -328,12 +259,12 @@ static void test_upload_edges(void **state)
 	settings_set(&s, "RUNNER_STATE_DIR", state_dir, SRC_FLAG, "flag --state");
 	settings_set(&s, "MAX_SCRIPT_SIZE", "64", SRC_ENV, "env MAX_SCRIPT_SIZE");
 	assert_int_equal(settings_finalize(&s, err, sizeof(err)), 0);
-	snprintf(src, sizeof(src), "%s/grows.py", dir);
+	snprintf(src, sizeof(src), "%s/grows.py", tu_dir);
 	assert_int_equal(symlink("/proc/self/maps", src), 0);
 	req.src = src;
 	assert_int_equal(upload_script(&s, st, &req, id, err, sizeof(err)), -EFBIG);
 	assert_true(req.input_error);
-	assert_contains(err, "grew over MAX_SCRIPT_SIZE while being read");
+	tu_assert_contains(err, "grew over MAX_SCRIPT_SIZE while being read");
 	{
 		char cmd[256];
 		FILE *ls;
@@ -400,5 +331,5 @@ int main(void)
 		cmocka_unit_test(test_sanitize_hostile_utf8),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -16,6 +16,7 @@
 
 #include "interp.h"
 #include "settings.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/test_interp.XXXXXX";
 static char bin[128], bin2[128], project[128];
@@ -52,11 +53,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_tree(dir);
 }
 
 static void settings_with(struct settings *s, const char *name, const char *value)

@@ -17,47 +17,14 @@
 #include <cmocka.h>
 
 #include "interp.h"
-
-static char dir[64];
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/fieldrig-interpe-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
-}
+#include "testutil.h"
 
 static void settings_with(struct settings *s, const char *name, const char *value)
 {
 	char err[256];
 
 	settings_init(s);
-	settings_set(s, "RUNNER_STATE_DIR", dir, SRC_FLAG, "flag --state");
+	settings_set(s, "RUNNER_STATE_DIR", tu_dir, SRC_FLAG, "flag --state");
 	if (name)
 		settings_set(s, name, value, SRC_ENV, "env test");
 	assert_int_equal(settings_finalize(s, err, sizeof(err)), 0);
@@ -72,8 +39,8 @@ static void explicit_fails(const char *name, const char *path, int timeout_ms,
 
 	settings_with(&s, name, path);
 	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), -EINVAL);
-	assert_contains(c.reason, "RUNNER_PYTHON (env test) is unusable: ");
-	assert_contains(c.reason, needle);
+	tu_assert_contains(c.reason, "RUNNER_PYTHON (env test) is unusable: ");
+	tu_assert_contains(c.reason, needle);
 	settings_free(&s);
 }
 
@@ -82,21 +49,21 @@ static void test_explicit_failures(void **state)
 	char p[128];
 
 	(void)state;
-	explicit_fails("RUNNER_PYTHON", dir, 20000, ": not a regular file");
+	explicit_fails("RUNNER_PYTHON", tu_dir, 20000, ": not a regular file");
 
-	snprintf(p, sizeof(p), "%s/hang", dir);
-	write_file(p, "#!/bin/sh\nexec sleep 30\n", 0755);
+	snprintf(p, sizeof(p), "%s/hang", tu_dir);
+	tu_write_file(p, "#!/bin/sh\nexec sleep 30\n", 0755);
 	explicit_fails("RUNNER_PYTHON", p, 300, "did not finish '-c' within 300 ms");
 
-	snprintf(p, sizeof(p), "%s/dies", dir);
-	write_file(p, "#!/bin/sh\necho dying >&2\nkill -9 $$\n", 0755);
+	snprintf(p, sizeof(p), "%s/dies", tu_dir);
+	tu_write_file(p, "#!/bin/sh\necho dying >&2\nkill -9 $$\n", 0755);
 	explicit_fails("RUNNER_PYTHON", p, 20000, "killed by signal 9 on a test run: dying");
 
 	/* valgrind's forked child cannot survive a failing execve of a file
 	 * that exists, so this case runs without it only. */
 	if (!getenv("FIELDRIG_UNDER_VALGRIND")) {
-		snprintf(p, sizeof(p), "%s/badshebang", dir);
-		write_file(p, "#!/nonexistent/interpreter\n", 0755);
+		snprintf(p, sizeof(p), "%s/badshebang", tu_dir);
+		tu_write_file(p, "#!/nonexistent/interpreter\n", 0755);
 		explicit_fails("RUNNER_PYTHON", p, 20000, "cannot exec: No such file or directory");
 	}
 }
@@ -109,27 +76,27 @@ static void test_path_candidates_all_fail(void **state)
 	char bin[128], p[192], pathvar[256];
 
 	(void)state;
-	snprintf(bin, sizeof(bin), "%s/bin", dir);
+	snprintf(bin, sizeof(bin), "%s/bin", tu_dir);
 	assert_int_equal(mkdir(bin, 0755), 0);
 	snprintf(p, sizeof(p), "%s/python3", bin);
-	write_file(p, "#!/bin/sh\necho 'broken python3' >&2\nexit 1\n", 0755);
+	tu_write_file(p, "#!/bin/sh\necho 'broken python3' >&2\nexit 1\n", 0755);
 	snprintf(p, sizeof(p), "%s/python", bin);
-	write_file(p, "#!/bin/sh\nexit 2\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexit 2\n", 0755);
 	/* Relative and empty PATH entries are skipped. */
 	snprintf(pathvar, sizeof(pathvar), "relative::%s", bin);
 	e.path_var = pathvar;
 	settings_with(&s, NULL, NULL);
 	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), -ENOEXEC);
 	assert_string_equal(c.path, "");
-	assert_contains(c.reason, "python3: test run exited with status 1: broken python3; ");
-	assert_contains(c.reason, "python: test run exited with status 2; ");
-	assert_contains(c.reason, "set RUNNER_PYTHON to its path");
+	tu_assert_contains(c.reason, "python3: test run exited with status 1: broken python3; ");
+	tu_assert_contains(c.reason, "python: test run exited with status 2; ");
+	tu_assert_contains(c.reason, "set RUNNER_PYTHON to its path");
 
 	/* The second one works: the first one's failure is still told. */
-	write_file(p, "#!/bin/sh\nexit 0\n", 0755);
+	tu_write_file(p, "#!/bin/sh\nexit 0\n", 0755);
 	assert_int_equal(interp_choose(&s, LANG_PYTHON, &e, &c), 0);
 	assert_string_equal(c.path, p);
-	assert_contains(c.reason, "broken python3; python found on PATH");
+	tu_assert_contains(c.reason, "broken python3; python found on PATH");
 	settings_free(&s);
 }
 
@@ -170,5 +137,5 @@ int main(void)
 		cmocka_unit_test(test_lang_aliases),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -18,24 +18,9 @@
 #include "logs.h"
 #include "runrec.h"
 #include "store.h"
+#include "testutil.h"
 
-static char dir[] = "/tmp/test_logs.XXXXXX";
 static int n_state;
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* A fresh store with one script and one run; returns the run id. */
 static int64_t fresh(struct store **st)
@@ -45,7 +30,7 @@ static int64_t fresh(struct store **st)
 	char path[256], err[512];
 	int64_t id;
 
-	snprintf(path, sizeof(path), "%s/s%d", dir, n_state++);
+	snprintf(path, sizeof(path), "%s/s%d", tu_dir, n_state++);
 	if (store_open(path, st, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(store_add_script(*st, &sr, err, sizeof(err)), 0);
@@ -248,5 +233,5 @@ int main(void)
 		cmocka_unit_test(test_batch_due),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -15,12 +15,7 @@
 #include <cmocka.h>
 
 #include "mountinfo.h"
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' lacks '%s'", s ? s : "(null)", needle);
-}
+#include "testutil.h"
 
 static void bad(const char *text, size_t len, const char *needle)
 {
@@ -28,7 +23,7 @@ static void bad(const char *text, size_t len, const char *needle)
 	char err[256] = "";
 
 	assert_int_equal(mount_table_parse(text, len, &t, err, sizeof(err)), -EINVAL);
-	assert_contains(err, needle);
+	tu_assert_contains(err, needle);
 	assert_int_equal(t.n, 0);
 	assert_null(t.entries);
 	/* Without an error buffer the verdict is the same. */
@@ -96,8 +91,8 @@ static void test_load_errors(void **state)
 	assert_non_null(mkdtemp(dir));
 	/* A directory opens but cannot be read. */
 	assert_int_equal(mount_table_load(dir, &t, err, sizeof(err)), -EISDIR);
-	assert_contains(err, "cannot read ");
-	assert_contains(err, "Is a directory");
+	tu_assert_contains(err, "cannot read ");
+	tu_assert_contains(err, "Is a directory");
 
 	/* Bad content: the message starts with the file. */
 	snprintf(file, sizeof(file), "%s/mountinfo", dir);
@@ -106,8 +101,8 @@ static void test_load_errors(void **state)
 	assert_int_equal(write(fd, "1 0 8:1 / / rw ext4\n", 20), 20);
 	close(fd);
 	assert_int_equal(mount_table_load(file, &t, err, sizeof(err)), -EINVAL);
-	assert_contains(err, file);
-	assert_contains(err, ": line 1: missing ' - ' separator");
+	tu_assert_contains(err, file);
+	tu_assert_contains(err, ": line 1: missing ' - ' separator");
 	assert_int_equal(mount_table_load(file, &t, NULL, 0), -EINVAL);
 
 	/* Larger than the first read buffer: many lines, all parsed. */

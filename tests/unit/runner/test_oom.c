@@ -31,6 +31,7 @@
 #include "doctor.h"
 #include "mountinfo.h"
 #include "venv.h"
+#include "testutil.h"
 
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t a, size_t b);
@@ -101,12 +102,6 @@ static void put(const char *rel, const char *content, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -142,7 +137,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(dir);
 	return 0;
 }
 

@@ -17,23 +17,7 @@
 
 #include "runnerdir.h"
 #include "settings.h"
-
-static char dir[] = "/tmp/test_runnerdir.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "testutil.h"
 
 static void user(const char *in, const char *want)
 {
@@ -81,7 +65,7 @@ static void test_default_created_0770(void **state)
 	mode_t old = umask(022);
 
 	(void)state;
-	snprintf(sd, sizeof(sd), "%s/state1", dir);
+	snprintf(sd, sizeof(sd), "%s/state1", tu_dir);
 	settings_for(&s, sd, NULL);
 	assert_int_equal(runnerdir_resolve(&s, &c), 0);
 	umask(old);
@@ -103,8 +87,8 @@ static void test_configured_not_a_directory(void **state)
 	FILE *f;
 
 	(void)state;
-	snprintf(sd, sizeof(sd), "%s/state2", dir);
-	snprintf(rd, sizeof(rd), "%s/file", dir);
+	snprintf(sd, sizeof(sd), "%s/state2", tu_dir);
+	snprintf(rd, sizeof(rd), "%s/file", tu_dir);
 	f = fopen(rd, "w");
 	assert_non_null(f);
 	fclose(f);
@@ -126,8 +110,8 @@ static void test_configured_ok(void **state)
 	char sd[128], rd[192];
 
 	(void)state;
-	snprintf(sd, sizeof(sd), "%s/state3", dir);
-	snprintf(rd, sizeof(rd), "%s/srv/runtime/bot_runners", dir);
+	snprintf(sd, sizeof(sd), "%s/state3", tu_dir);
+	snprintf(rd, sizeof(rd), "%s/srv/runtime/bot_runners", tu_dir);
 	settings_for(&s, sd, rd);
 	assert_int_equal(runnerdir_resolve(&s, &c), 0);
 	assert_string_equal(c.path, rd);
@@ -144,7 +128,7 @@ static void test_write_script(void **state)
 	size_t n;
 
 	(void)state;
-	snprintf(rd, sizeof(rd), "%s/rs", dir);
+	snprintf(rd, sizeof(rd), "%s/rs", tu_dir);
 	assert_int_equal(mkdir(rd, 0770), 0);
 	assert_int_equal(runnerdir_write_script(rd, "user 2", "print(1)\n", 9, path, sizeof(path),
 						err, sizeof(err)), 0);
@@ -159,7 +143,7 @@ static void test_write_script(void **state)
 	fclose(f);
 	assert_int_equal(n, 2);
 
-	snprintf(rd, sizeof(rd), "%s/missing", dir);
+	snprintf(rd, sizeof(rd), "%s/missing", tu_dir);
 	assert_int_equal(runnerdir_write_script(rd, "u", "x", 1, path, sizeof(path), err,
 						sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "bot_runner_u.py"));
@@ -175,5 +159,5 @@ int main(void)
 		cmocka_unit_test(test_write_script),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -22,24 +22,9 @@
 #include "logs.h"
 #include "runrec.h"
 #include "store.h"
+#include "testutil.h"
 
-static char dir[] = "/tmp/test_runrec_faults.XXXXXX";
 static int seq;
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* A fresh store with one script "s-1" and one QUEUED run (*id). */
 static struct store *fresh(int64_t *id)
@@ -48,7 +33,7 @@ static struct store *fresh(int64_t *id)
 	struct script_rec rec;
 	char sd[256], err[512];
 
-	snprintf(sd, sizeof(sd), "%s/st%d", dir, ++seq);
+	snprintf(sd, sizeof(sd), "%s/st%d", tu_dir, ++seq);
 	assert_int_equal(store_open(sd, &st, err, sizeof(err)), 0);
 	memset(&rec, 0, sizeof(rec));
 	snprintf(rec.id, sizeof(rec.id), "s-1");
@@ -339,5 +324,5 @@ int main(void)
 		cmocka_unit_test(test_print_to_full_device),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

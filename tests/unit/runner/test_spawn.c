@@ -18,23 +18,7 @@
 #include <unistd.h>
 
 #include "spawn.h"
-
-static char dir[] = "/tmp/test_spawn.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "testutil.h"
 
 /* Runs file with argv; returns the spawn_release result, *ws the wait
  * status, out what the child wrote to stdout. */
@@ -52,7 +36,7 @@ static int run(const char *file, char *const argv[], enum spawn_step *step, int 
 	r.file = file;
 	r.argv = argv;
 	r.envp = envp;
-	r.cwd = dir;
+	r.cwd = tu_dir;
 	r.out_fd = p[1];
 	r.err_fd = p[1];
 	r.lim.nofile = 64;
@@ -75,12 +59,12 @@ static void test_exec_errors(void **state)
 	int ws, fd;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/missing", dir);
+	snprintf(path, sizeof(path), "%s/missing", tu_dir);
 	assert_int_equal(run(path, argv, &step, &ws, out, sizeof(out)), -ENOENT);
 	assert_int_equal(step, SPAWN_STEP_EXEC);
 
 	/* Readable, not executable. */
-	snprintf(path, sizeof(path), "%s/noexec.sh", dir);
+	snprintf(path, sizeof(path), "%s/noexec.sh", tu_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(write(fd, "#!/bin/sh\nexit 0\n", 17) == 17);
 	close(fd);
@@ -89,7 +73,7 @@ static void test_exec_errors(void **state)
 	assert_int_equal(step, SPAWN_STEP_EXEC);
 
 	/* Executable, but no format the kernel knows. */
-	snprintf(path, sizeof(path), "%s/garbage", dir);
+	snprintf(path, sizeof(path), "%s/garbage", tu_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
 	assert_true(write(fd, "\x7f\x45garbage", 9) == 9);
 	close(fd);
@@ -146,7 +130,7 @@ static void test_child_setup(void **state)
 	/* Valgrind keeps RLIMIT_NOFILE changes to itself (a virtual limit
 	 * for its guest), so the exec'd shell sees the real one there. */
 	snprintf(want, sizeof(want), "0 1 2 3 \nsession-leader\n0\n%s\n%s\nstdin-eof=1\nNoNewPrivs:\t1\n",
-		 getenv("FIELDRIG_UNDER_VALGRIND") ? "VG" : "64", dir);
+		 getenv("FIELDRIG_UNDER_VALGRIND") ? "VG" : "64", tu_dir);
 	if (getenv("FIELDRIG_UNDER_VALGRIND")) {
 		char *p = strstr(out, "0\n") + 2, *nl = strchr(p, '\n');
 
@@ -168,7 +152,7 @@ static void test_abort_before_release(void **state)
 	int ws;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/ran", dir);
+	snprintf(path, sizeof(path), "%s/ran", tu_dir);
 	snprintf(cmd, sizeof(cmd), "touch %s", path);
 	argv[2] = cmd;
 	r.file = "/bin/sh";
@@ -192,5 +176,5 @@ int main(void)
 		cmocka_unit_test(test_abort_before_release),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -34,6 +34,7 @@
 
 #include "covflush.h"
 #include "spawn.h"
+#include "testutil.h"
 
 /* Helpers leave with _exit (after writing coverage counters): exit() would
  * run LeakSanitizer's check, whose tracer cannot work under some of the
@@ -127,10 +128,8 @@ typedef void (*helper_fn)(int wr, void *arg);
 static struct report in_helper(helper_fn fn, void *arg)
 {
 	struct report rep;
-	int p[2], ws;
+	int p[2];
 	pid_t pid;
-	size_t got = 0;
-	ssize_t n;
 
 	memset(&rep, 0, sizeof(rep));
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -144,14 +143,7 @@ static struct report in_helper(helper_fn fn, void *arg)
 		fn(p[1], arg);
 		leave(0);
 	}
-	close(p[1]);
-	while (got < sizeof(rep) && (n = read(p[0], (char *)&rep + got, sizeof(rep) - got)) > 0)
-		got += (size_t)n;
-	close(p[0]);
-	assert_int_equal(waitpid(pid, &ws, 0), pid);
-	assert_true(WIFEXITED(ws));
-	assert_int_equal(WEXITSTATUS(ws), 0);
-	assert_int_equal(got, sizeof(rep));
+	tu_collect_child(pid, p, &rep, sizeof(rep));
 	return rep;
 }
 
@@ -381,8 +373,7 @@ static void h_nobody(int wr, void *arg)
 		if (setrlimit(RLIMIT_CPU, &rl) < 0)
 			leave(2);
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-	    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+	if (tu_drop_to_nobody() < 0)
 		leave(2);
 	spawn_collect(&nc->req, &rep);
 	send_report(wr, &rep);

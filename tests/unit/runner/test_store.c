@@ -15,28 +15,12 @@
 #include <unistd.h>
 
 #include "store.h"
-
-static char dir[] = "/tmp/test_store.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "testutil.h"
 
 /* A fresh state directory per test. */
 static void fresh(char *out, size_t len, const char *name)
 {
-	snprintf(out, len, "%s/%s", dir, name);
+	snprintf(out, len, "%s/%s", tu_dir, name);
 }
 
 static int count_cb(void *ctx, const struct script_rec *r)
@@ -235,5 +219,5 @@ int main(void)
 		cmocka_unit_test(test_duplicate_id),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -21,30 +21,12 @@
 #include <unistd.h>
 
 #include "store.h"
-
-static char dir[] = "/tmp/test_store_faults.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	return chmod(dir, 0755);
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "testutil.h"
 
 /* A fresh state directory under dir. */
 static void fresh(char *sd, size_t len, const char *name)
 {
-	snprintf(sd, len, "%s/%s", dir, name);
+	snprintf(sd, len, "%s/%s", tu_dir, name);
 	assert_int_equal(mkdir(sd, 0755), 0);
 }
 
@@ -70,7 +52,7 @@ static void test_state_dir_cannot_be_made(void **state)
 	char sd[256], err[512];
 
 	(void)state;
-	snprintf(sd, sizeof(sd), "%s/no/such/parent", dir);
+	snprintf(sd, sizeof(sd), "%s/no/such/parent", tu_dir);
 	assert_int_equal(store_open(sd, &st, err, sizeof(err)), -ENOENT);
 	assert_null(st);
 	assert_non_null(strstr(err, "cannot create state directory"));
@@ -122,8 +104,7 @@ static void test_read_only_for_this_user(void **state)
 		int ret;
 
 		close(p[0]);
-		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-		    setresuid(65534, 65534, 65534) < 0)
+		if (tu_drop_to_nobody() < 0)
 			exit(100);
 		ret = store_open(sd, &st, err, sizeof(err));
 		if (ret == 0) {
@@ -331,5 +312,5 @@ int main(void)
 		cmocka_unit_test(test_damaged_page),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup_0755, tu_dir_teardown);
 }

@@ -19,23 +19,7 @@
 #include "settings.h"
 #include "store.h"
 #include "upload.h"
-
-static char dir[] = "/tmp/test_upload.XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "testutil.h"
 
 static void san(const char *in, const char *want, size_t maxlen)
 {
@@ -105,7 +89,7 @@ static void env_open(struct env *e, const char *name, const char *extra_name, co
 {
 	char err[512];
 
-	snprintf(e->state, sizeof(e->state), "%s/%s", dir, name);
+	snprintf(e->state, sizeof(e->state), "%s/%s", tu_dir, name);
 	settings_init(&e->s);
 	settings_set(&e->s, "RUNNER_STATE_DIR", e->state, SRC_FLAG, "flag --state");
 	if (extra_name)
@@ -278,11 +262,11 @@ static void test_scripts_dir_symlink_refused(void **state)
 	(void)state;
 	/* A scripts directory that is a symlink could send uploads anywhere:
 	 * the directory is opened with O_NOFOLLOW. */
-	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	snprintf(target, sizeof(target), "%s/elsewhere", tu_dir);
 	assert_int_equal(mkdir(target, 0750), 0);
-	snprintf(sd, sizeof(sd), "%s/symsd", dir);
+	snprintf(sd, sizeof(sd), "%s/symsd", tu_dir);
 	assert_int_equal(mkdir(sd, 0750), 0);
-	snprintf(sd, sizeof(sd), "%s/symsd/scripts", dir);
+	snprintf(sd, sizeof(sd), "%s/symsd/scripts", tu_dir);
 	assert_int_equal(symlink(target, sd), 0);
 	env_open(&e, "symsd", NULL, NULL);
 	write_src(&e, "a.py", "1\n", 2);
@@ -371,5 +355,5 @@ int main(void)
 		cmocka_unit_test(test_lang),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

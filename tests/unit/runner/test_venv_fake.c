@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "venv.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
@@ -34,48 +35,9 @@ struct fixture {
 	char smode[128]; /* the system interpreter's behaviour for -c/-m pip */
 };
 
-static int set_immutable(const char *path, int on)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), flags = 0, rc;
-
-	if (fd < 0)
-		return -1;
-	rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
-	if (rc == 0) {
-		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
-		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
-	close(fd);
-	return rc;
-}
-
-static int unflag_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag != FTW_SL && flag != FTW_SLN && (S_ISDIR(sb->st_mode) || S_ISREG(sb->st_mode)))
-		set_immutable(p, 0);
-	return 0;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
 static void set_mode(const char *file, const char *word)
 {
-	write_file(file, word, 0644);
+	tu_write_file(file, word, 0644);
 }
 
 static int setup(void **state)
@@ -105,7 +67,7 @@ static int setup(void **state)
 		char p[192];
 
 		snprintf(p, sizeof(p), "%s/venvpy", f->dir);
-		write_file(p, script, 0755);
+		tu_write_file(p, script, 0755);
 	}
 	/* The system interpreter. */
 	snprintf(script, sizeof(script),
@@ -132,7 +94,7 @@ static int setup(void **state)
 		 "'nopip -m') exit 1;;\n"
 		 "esac\n"
 		 "exit 0\n", f->dir);
-	write_file(f->py, script, 0755);
+	tu_write_file(f->py, script, 0755);
 	set_mode(f->mode, "ok");
 	set_mode(f->vmode, "ok");
 	set_mode(f->smode, "ok");
@@ -144,16 +106,9 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, unflag_entry, 16, FTW_PHYS);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(f->dir);
 	free(f);
 	return 0;
-}
-
-static void assert_contains(const char *s, const char *needle)
-{
-	if (!s || !strstr(s, needle))
-		fail_msg("'%s' does not contain '%s'", s ? s : "(null)", needle);
 }
 
 static struct venv_options opts(const struct fixture *f)
@@ -197,7 +152,7 @@ static void test_ensure_creates_then_keeps(void **state)
 	assert_string_equal(st.action, "created");
 	assert_true(st.healthy);
 	assert_true(st.pip_present);
-	assert_contains(st.reason, "healthy");
+	tu_assert_contains(st.reason, "healthy");
 	venv_status_free(&st);
 
 	assert_int_equal(venv_ensure(&o, &st), 0);
@@ -218,31 +173,31 @@ static void test_build_failures_say_why(void **state)
 
 	set_mode(f->mode, "noensurepip");
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "exited 1: The virtual environment was not created "
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "exited 1: The virtual environment was not created "
 			"successfully because ensurepip is not available.");
 	assert_false(st.exists);
 	venv_status_free(&st);
 
 	set_mode(f->mode, "silent");
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "python3 exited 4");
+	tu_assert_contains(st.reason, "python3 exited 4");
 	venv_status_free(&st);
 
 	set_mode(f->mode, "signal");
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "killed by signal 9");
+	tu_assert_contains(st.reason, "killed by signal 9");
 	venv_status_free(&st);
 
 	set_mode(f->mode, "hang");
 	o.timeout_ms = 300;
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "timed out after 300 ms");
+	tu_assert_contains(st.reason, "timed out after 300 ms");
 	venv_status_free(&st);
 
 	o.python = "/nonexistent/python3";
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot run /nonexistent/python3: No such file or directory");
+	tu_assert_contains(st.reason, "cannot run /nonexistent/python3: No such file or directory");
 	venv_status_free(&st);
 }
 
@@ -258,16 +213,16 @@ static void test_built_but_unhealthy(void **state)
 	assert_string_equal(st.action, "created");
 	assert_false(st.healthy);
 	assert_false(st.pip_present);
-	assert_contains(st.reason, "broken: no pip in ");
+	tu_assert_contains(st.reason, "broken: no pip in ");
 	venv_status_free(&st);
 
 	/* A "venv" whose python is the base interpreter. */
 	set_mode(f->mode, "ok");
 	set_mode(f->vmode, "base");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.action, "recreated");
-	assert_contains(st.reason, "broken: ");
-	assert_contains(st.reason, "bin/python exited 3");
+	tu_assert_contains(st.action, "recreated");
+	tu_assert_contains(st.reason, "broken: ");
+	tu_assert_contains(st.reason, "bin/python exited 3");
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 0);
 
@@ -288,13 +243,13 @@ static void test_recreate_failed_build_keeps_old(void **state)
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	snprintf(marker, sizeof(marker), "%s/bin/keepme", f->venv);
-	write_file(marker, "old\n", 0644);
+	tu_write_file(marker, "old\n", 0644);
 
 	/* The rebuild leaves half a directory: it goes, the old one returns. */
 	set_mode(f->mode, "partial");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "disk full");
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "disk full");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_true(exists(f->venv, "bin/keepme"));
@@ -331,11 +286,11 @@ static void test_recreate_non_directory(void **state)
 	struct venv_status st;
 
 	/* A file where the venv belongs. */
-	write_file(f->venv, "not a venv\n", 0644);
+	tu_write_file(f->venv, "not a venv\n", 0644);
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_true(st.exists);
 	assert_false(st.healthy);
-	assert_contains(st.reason, "is not a directory");
+	tu_assert_contains(st.reason, "is not a directory");
 	venv_status_free(&st);
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	assert_string_equal(st.action, "created (replaced a non-directory)");
@@ -351,7 +306,7 @@ static void test_recreate_non_directory(void **state)
 	assert_int_equal(symlink("/nonexistent/elsewhere", f->venv), 0);
 	set_mode(f->mode, "noensurepip");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.reason, "ensurepip is not available");
+	tu_assert_contains(st.reason, "ensurepip is not available");
 	assert_false(st.exists);
 	venv_status_free(&st);
 	assert_int_equal(access(f->venv, F_OK), -1);
@@ -366,16 +321,16 @@ static void test_recreate_path_errors(void **state)
 
 	/* A path through a regular file: lstat says ENOTDIR. */
 	snprintf(file, sizeof(file), "%s/afile", f->dir);
-	write_file(file, "x\n", 0644);
+	tu_write_file(file, "x\n", 0644);
 	snprintf(under, sizeof(under), "%s/venv", file);
 	o.dir = under;
 	assert_int_equal(venv_recreate(&o, &st), -ENOTDIR);
-	assert_contains(st.reason, under);
-	assert_contains(st.reason, "Not a directory");
+	tu_assert_contains(st.reason, under);
+	tu_assert_contains(st.reason, "Not a directory");
 	venv_status_free(&st);
 
 	assert_int_equal(venv_status(&o, &st), 0);
-	assert_contains(st.reason, "cannot inspect ");
+	tu_assert_contains(st.reason, "cannot inspect ");
 	venv_status_free(&st);
 
 	o.dir = "";
@@ -396,19 +351,19 @@ static void test_in_container(void **state)
 	assert_true(st.healthy);
 	assert_false(st.exists);
 	assert_string_equal(st.python, f->py);
-	assert_contains(st.reason, "runs, pip present");
+	tu_assert_contains(st.reason, "runs, pip present");
 	venv_status_free(&st);
 
 	set_mode(f->smode, "nopip");
 	assert_int_equal(venv_status(&o, &st), 0);
-	assert_contains(st.reason, "runs, no pip");
+	tu_assert_contains(st.reason, "runs, no pip");
 	venv_status_free(&st);
 
 	set_mode(f->smode, "broken");
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_false(st.healthy);
-	assert_contains(st.reason, "system interpreter broken: ");
-	assert_contains(st.reason, "exited 1: Fatal Python error: init_fs_encoding");
+	tu_assert_contains(st.reason, "system interpreter broken: ");
+	tu_assert_contains(st.reason, "exited 1: Fatal Python error: init_fs_encoding");
 	venv_status_free(&st);
 	set_mode(f->smode, "ok");
 
@@ -416,7 +371,7 @@ static void test_in_container(void **state)
 	snprintf(cache, sizeof(cache), "%s/state/deep/package_cache.json", f->dir);
 	o.package_cache = cache;
 	assert_int_equal(venv_ensure(&o, &st), 0);
-	assert_contains(st.action, "none: in a container");
+	tu_assert_contains(st.action, "none: in a container");
 	venv_status_free(&st);
 	assert_int_equal(access(cache, F_OK), 0);
 	assert_int_equal(venv_recreate(&o, &st), 0);
@@ -424,38 +379,23 @@ static void test_in_container(void **state)
 
 	/* A cache that is not one: -EINVAL naming the file. */
 	snprintf(bad, sizeof(bad), "%s/bad.json", f->dir);
-	write_file(bad, "{\"packages\": []}\n", 0644);
+	tu_write_file(bad, "{\"packages\": []}\n", 0644);
 	o.package_cache = bad;
 	assert_int_equal(venv_ensure(&o, &st), -EINVAL);
-	assert_contains(st.reason, "package cache: ");
-	assert_contains(st.reason, "not a package cache");
+	tu_assert_contains(st.reason, "package cache: ");
+	tu_assert_contains(st.reason, "not a package cache");
 	venv_status_free(&st);
 
 	/* A cache path through a regular file. */
 	snprintf(bad, sizeof(bad), "%s/mode/package_cache.json", f->dir);
 	o.package_cache = bad;
 	assert_int_equal(venv_ensure(&o, &st), -EINVAL);
-	assert_contains(st.reason, "package cache: access ");
-	assert_contains(st.reason, "Not a directory");
+	tu_assert_contains(st.reason, "package cache: access ");
+	tu_assert_contains(st.reason, "Not a directory");
 	venv_status_free(&st);
 }
 
 /* ---- EPERM from immutable files ---------------------------------------- */
-
-static bool can_immutable(const struct fixture *f)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s/probe", f->dir);
-	write_file(p, "", 0644);
-	if (set_immutable(p, 1) < 0) {
-		unlink(p);
-		return false;
-	}
-	set_immutable(p, 0);
-	unlink(p);
-	return true;
-}
 
 static void test_eperm_old_venv_left(void **state)
 {
@@ -464,18 +404,18 @@ static void test_eperm_old_venv_left(void **state)
 	struct venv_status st;
 	char pinned[256];
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	snprintf(pinned, sizeof(pinned), "%s/bin/pinned", f->venv);
-	write_file(pinned, "x\n", 0644);
-	assert_int_equal(set_immutable(pinned, 1), 0);
+	tu_write_file(pinned, "x\n", 0644);
+	assert_int_equal(tu_set_immutable(pinned, 1), 0);
 
 	/* The new venv works; the old one cannot go, and that is said. */
 	assert_int_equal(venv_recreate(&o, &st), 0);
-	assert_contains(st.action, "recreated (old venv left at ");
-	assert_contains(st.action, "/bin/pinned: Operation not permitted");
+	tu_assert_contains(st.action, "recreated (old venv left at ");
+	tu_assert_contains(st.action, "/bin/pinned: Operation not permitted");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 1);
@@ -488,19 +428,19 @@ static void test_eperm_in_place_cannot_empty(void **state)
 	struct venv_options o = opts(f);
 	struct venv_status st;
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	/* An immutable directory can be neither renamed nor emptied. */
-	assert_int_equal(set_immutable(f->venv, 1), 0);
+	assert_int_equal(tu_set_immutable(f->venv, 1), 0);
 	assert_int_equal(venv_recreate(&o, &st), -EPERM);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "Operation not permitted");
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "Operation not permitted");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_int_equal(count_prefixed(f->dir, "venv.old-"), 0);
-	assert_int_equal(set_immutable(f->venv, 0), 0);
+	assert_int_equal(tu_set_immutable(f->venv, 0), 0);
 }
 
 static void test_eperm_parents_and_cache(void **state)
@@ -510,27 +450,27 @@ static void test_eperm_parents_and_cache(void **state)
 	struct venv_status st;
 	char locked[160], deep[256], cache[256], err[512];
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	snprintf(locked, sizeof(locked), "%s/locked", f->dir);
 	assert_int_equal(mkdir(locked, 0755), 0);
-	assert_int_equal(set_immutable(locked, 1), 0);
+	assert_int_equal(tu_set_immutable(locked, 1), 0);
 
 	snprintf(deep, sizeof(deep), "%s/sub/venv", locked);
 	o.dir = deep;
 	assert_int_equal(venv_ensure(&o, &st), -EIO);
-	assert_contains(st.reason, "mkdir parents of ");
-	assert_contains(st.reason, "Operation not permitted");
+	tu_assert_contains(st.reason, "mkdir parents of ");
+	tu_assert_contains(st.reason, "Operation not permitted");
 	venv_status_free(&st);
 
 	snprintf(cache, sizeof(cache), "%s/sub/package_cache.json", locked);
 	assert_int_equal(venv_package_cache_ensure(cache, err, sizeof(err)), -EPERM);
-	assert_contains(err, "mkdir parents of ");
+	tu_assert_contains(err, "mkdir parents of ");
 
 	snprintf(cache, sizeof(cache), "%s/package_cache.json", locked);
 	assert_int_equal(venv_package_cache_ensure(cache, err, sizeof(err)), -EPERM);
-	assert_contains(err, "create ");
-	assert_contains(err, "package_cache.json.tmp-");
+	tu_assert_contains(err, "create ");
+	tu_assert_contains(err, "package_cache.json.tmp-");
 
 	/* Emptying: an immutable file and an immutable subdirectory. */
 	{
@@ -541,16 +481,16 @@ static void test_eperm_parents_and_cache(void **state)
 		snprintf(file, sizeof(file), "%s/sub/f", d);
 		assert_int_equal(mkdir(d, 0755), 0);
 		assert_int_equal(mkdir(sub, 0755), 0);
-		assert_int_equal(set_immutable(sub, 1), 0);
+		assert_int_equal(tu_set_immutable(sub, 1), 0);
 		assert_int_equal(venv_empty_dir(d, err, sizeof(err)), -EPERM);
-		assert_contains(err, "rmdir ");
-		assert_contains(err, "/toempty/sub: Operation not permitted");
-		assert_int_equal(set_immutable(sub, 0), 0);
-		write_file(file, "x\n", 0644);
-		assert_int_equal(set_immutable(file, 1), 0);
+		tu_assert_contains(err, "rmdir ");
+		tu_assert_contains(err, "/toempty/sub: Operation not permitted");
+		assert_int_equal(tu_set_immutable(sub, 0), 0);
+		tu_write_file(file, "x\n", 0644);
+		assert_int_equal(tu_set_immutable(file, 1), 0);
 		assert_int_equal(venv_empty_dir(d, err, sizeof(err)), -EPERM);
-		assert_contains(err, "unlink ");
-		assert_contains(err, "/toempty/sub/f: Operation not permitted");
+		tu_assert_contains(err, "unlink ");
+		tu_assert_contains(err, "/toempty/sub/f: Operation not permitted");
 	}
 }
 
@@ -561,20 +501,20 @@ static void test_eperm_parent_in_place(void **state)
 	struct venv_status st;
 	char marker[256], file[160];
 
-	if (!can_immutable(f))
+	if (!tu_can_immutable(f->dir))
 		skip();
 	assert_int_equal(venv_ensure(&o, &st), 0);
 	venv_status_free(&st);
 	snprintf(marker, sizeof(marker), "%s/bin/old-marker", f->venv);
-	write_file(marker, "old\n", 0644);
+	tu_write_file(marker, "old\n", 0644);
 	snprintf(file, sizeof(file), "%s/notavenv", f->dir);
-	write_file(file, "x\n", 0644);
+	tu_write_file(file, "x\n", 0644);
 	/* The parent cannot change: no name for the old venv beside it, so
 	 * it is emptied and rebuilt where it is. */
-	assert_int_equal(set_immutable(f->dir, 1), 0);
+	assert_int_equal(tu_set_immutable(f->dir, 1), 0);
 	assert_int_equal(venv_recreate(&o, &st), 0);
-	assert_contains(st.action, "recreated in place: ");
-	assert_contains(st.action, "cannot be moved (Operation not permitted)");
+	tu_assert_contains(st.action, "recreated in place: ");
+	tu_assert_contains(st.action, "cannot be moved (Operation not permitted)");
 	assert_true(st.healthy);
 	venv_status_free(&st);
 	assert_false(exists(f->venv, "bin/old-marker"));
@@ -582,8 +522,8 @@ static void test_eperm_parent_in_place(void **state)
 	/* The rebuild in place fails: the venv is left broken, and says why. */
 	set_mode(f->mode, "noensurepip");
 	assert_int_equal(venv_recreate(&o, &st), -EIO);
-	assert_contains(st.reason, "cannot build venv in ");
-	assert_contains(st.reason, "ensurepip is not available");
+	tu_assert_contains(st.reason, "cannot build venv in ");
+	tu_assert_contains(st.reason, "ensurepip is not available");
 	assert_false(st.healthy);
 	assert_true(st.exists);
 	venv_status_free(&st);
@@ -591,10 +531,10 @@ static void test_eperm_parent_in_place(void **state)
 	/* A file where the venv belongs cannot be removed either. */
 	o.dir = file;
 	assert_int_equal(venv_ensure(&o, &st), -EPERM);
-	assert_contains(st.reason, file);
-	assert_contains(st.reason, "Operation not permitted");
+	tu_assert_contains(st.reason, file);
+	tu_assert_contains(st.reason, "Operation not permitted");
 	venv_status_free(&st);
-	assert_int_equal(set_immutable(f->dir, 0), 0);
+	assert_int_equal(tu_set_immutable(f->dir, 0), 0);
 }
 
 static void test_empty_dir_depth_and_missing(void **state)
@@ -612,12 +552,12 @@ static void test_empty_dir_depth_and_missing(void **state)
 	}
 	snprintf(path, sizeof(path), "%s/deep", f->dir);
 	assert_int_equal(venv_empty_dir(path, err, sizeof(err)), -ELOOP);
-	assert_contains(err, "empty ");
-	assert_contains(err, "Too many levels of symbolic links");
+	tu_assert_contains(err, "empty ");
+	tu_assert_contains(err, "Too many levels of symbolic links");
 
 	snprintf(path, sizeof(path), "%s/missing", f->dir);
 	assert_int_equal(venv_empty_dir(path, err, sizeof(err)), -ENOENT);
-	assert_contains(err, "No such file or directory");
+	tu_assert_contains(err, "No such file or directory");
 }
 
 int main(void)

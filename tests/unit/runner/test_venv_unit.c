@@ -17,48 +17,7 @@
 #include <cmocka.h>
 
 #include "venv.h"
-
-struct fixture {
-	char dir[64];
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(p);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/fieldrig-venvu-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-static void write_file(const char *path, const char *content, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	chmod(path, mode);
-}
+#include "testutil.h"
 
 static void test_run_captures_output_and_status(void **state)
 {
@@ -88,14 +47,14 @@ static void test_run_truncates_output(void **state)
 /* The exec errno comes back as such, not as exit status 127. */
 static void test_run_exec_errors(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char path[128];
 	char *missing[] = { "/nonexistent/python", NULL };
 	char *noexec[] = { path, NULL };
 
 	assert_int_equal(venv_run(missing, 1000, NULL, NULL, 0), -ENOENT);
-	snprintf(path, sizeof(path), "%s/script", f->dir);
-	write_file(path, "#!/bin/sh\nexit 0\n", 0640);
+	snprintf(path, sizeof(path), "%s/script", f->path);
+	tu_write_file(path, "#!/bin/sh\nexit 0\n", 0640);
 	assert_int_equal(venv_run(noexec, 1000, NULL, NULL, 0), -EACCES);
 }
 
@@ -121,24 +80,24 @@ static void test_run_does_not_wait_for_grandchild(void **state)
 
 static void test_empty_dir_in_place_no_follow(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char venv[128], outside[128], p[256], err[256] = "";
 	struct stat st;
 
-	snprintf(venv, sizeof(venv), "%s/venv", f->dir);
-	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
+	snprintf(venv, sizeof(venv), "%s/venv", f->path);
+	snprintf(outside, sizeof(outside), "%s/outside", f->path);
 	mkdir(venv, 0755);
 	mkdir(outside, 0755);
 	snprintf(p, sizeof(p), "%s/keep", outside);
-	write_file(p, "precious", 0644);
+	tu_write_file(p, "precious", 0644);
 	snprintf(p, sizeof(p), "%s/lib", venv);
 	mkdir(p, 0755);
 	snprintf(p, sizeof(p), "%s/lib/python3.11", venv);
 	mkdir(p, 0755);
 	snprintf(p, sizeof(p), "%s/lib/python3.11/site.py", venv);
-	write_file(p, "x", 0644);
+	tu_write_file(p, "x", 0644);
 	snprintf(p, sizeof(p), "%s/pyvenv.cfg", venv);
-	write_file(p, "home = /usr/bin\n", 0644);
+	tu_write_file(p, "home = /usr/bin\n", 0644);
 	/* Symlinks to a directory and a file outside: removed, not followed. */
 	snprintf(p, sizeof(p), "%s/lib64", venv);
 	assert_int_equal(symlink(outside, p), 0);
@@ -155,11 +114,11 @@ static void test_empty_dir_in_place_no_follow(void **state)
 
 static void test_empty_dir_refuses_symlink_dir(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char link[128], err[256] = "";
 
-	snprintf(link, sizeof(link), "%s/venvlink", f->dir);
-	assert_int_equal(symlink(f->dir, link), 0);
+	snprintf(link, sizeof(link), "%s/venvlink", f->path);
+	assert_int_equal(symlink(f->path, link), 0);
 	assert_int_equal(venv_empty_dir(link, err, sizeof(err)), -ENOTDIR);
 	assert_non_null(strstr(err, "venvlink: is a symlink, not followed"));
 	assert_int_equal(access(link, F_OK), 0);
@@ -167,12 +126,12 @@ static void test_empty_dir_refuses_symlink_dir(void **state)
 
 static void test_package_cache(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	char path[128], err[256] = "";
 	json_t *j;
 	struct stat st1, st2;
 
-	snprintf(path, sizeof(path), "%s/state/package_cache.json", f->dir);
+	snprintf(path, sizeof(path), "%s/state/package_cache.json", f->path);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), 0);
 	j = json_load_file(path, 0, NULL);
 	assert_non_null(j);
@@ -182,29 +141,29 @@ static void test_package_cache(void **state)
 	json_decref(j);
 
 	/* An existing valid cache is kept as it is. */
-	write_file(path, "{\"packages\": {\"numpy\": \"1.26\"}, \"last_cleanup\": \"x\"}", 0640);
+	tu_write_file(path, "{\"packages\": {\"numpy\": \"1.26\"}, \"last_cleanup\": \"x\"}", 0640);
 	stat(path, &st1);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), 0);
 	stat(path, &st2);
 	assert_int_equal(st1.st_ino, st2.st_ino);
 
-	write_file(path, "{\"packages\": []}", 0640);
+	tu_write_file(path, "{\"packages\": []}", 0640);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not a package cache"));
-	write_file(path, "{broken", 0640);
+	tu_write_file(path, "{broken", 0640);
 	assert_int_equal(venv_package_cache_ensure(path, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "line 1"));
 }
 
 static void test_status_missing_and_fake(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct venv_options o = { 0 };
 	struct venv_status st;
 	char venv[128], p[256];
 	json_t *j;
 
-	snprintf(venv, sizeof(venv), "%s/venv", f->dir);
+	snprintf(venv, sizeof(venv), "%s/venv", f->path);
 	o.dir = venv;
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_false(st.exists);
@@ -218,7 +177,7 @@ static void test_status_missing_and_fake(void **state)
 	/* A directory with pyvenv.cfg but no interpreter is broken. */
 	mkdir(venv, 0755);
 	snprintf(p, sizeof(p), "%s/pyvenv.cfg", venv);
-	write_file(p, "home = /usr/bin\n", 0644);
+	tu_write_file(p, "home = /usr/bin\n", 0644);
 	assert_int_equal(venv_status(&o, &st), 0);
 	assert_true(st.exists);
 	assert_false(st.healthy);
@@ -230,13 +189,13 @@ static void test_status_missing_and_fake(void **state)
 /* In a container the system interpreter is used and nothing is created. */
 static void test_container_mode_makes_no_venv(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_tmpdir *f = *state;
 	struct venv_options o = { 0 };
 	struct venv_status st;
 	char venv[128], cache[128];
 
-	snprintf(venv, sizeof(venv), "%s/venv", f->dir);
-	snprintf(cache, sizeof(cache), "%s/package_cache.json", f->dir);
+	snprintf(venv, sizeof(venv), "%s/venv", f->path);
+	snprintf(cache, sizeof(cache), "%s/package_cache.json", f->path);
 	o.dir = venv;
 	o.python = "/bin/sh";   /* runs "-c pass" fast enough */
 	o.package_cache = cache;
@@ -265,7 +224,7 @@ static void test_default_paths(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_tmpdir_setup, tu_tmpdir_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_run_captures_output_and_status),
 		T(test_run_truncates_output),
