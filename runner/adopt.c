@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "covflush.h"
 
 #define ADOPT_POLL_MS 100
 
@@ -198,6 +199,7 @@ void run_adopt_main(const struct settings *s, int64_t id, int ready_fd)
 	}
 	run_rec_free(&rec);
 	store_close(st);
+	cov_flush();
 	_exit(0);
 }
 
