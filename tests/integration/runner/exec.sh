@@ -458,8 +458,8 @@ for dom in auto off; do
 	read -r P1 P2 <"$WORK/k.$dom"
 	SUP=$(field "$RID" supervisor_pid)
 	# The watchdog is the small helper next to runner, not a fork.
-	check "kill -9 ($dom): the watchdog is $(dirname "$RUNNER")/runner-watchdog" [ \
-		"$(readlink "/proc/$(pgrep -P "$SUP" -x runner-watchdog)/exe")" = "$(dirname "$(readlink -f "$RUNNER")")/runner-watchdog" ]
+	check "kill -9 ($dom): the watchdog is $(dirname "$RUNNER_BIN")/runner-watchdog" [ \
+		"$(readlink "/proc/$(pgrep -P "$SUP" -x runner-watchdog)/exe")" = "$(dirname "$(readlink -f "$RUNNER_BIN")")/runner-watchdog" ]
 	kill -9 "$SUP"
 	check "kill -9 ($dom): the watchdog killed grandchild $P2 and $P1" wait_gone "$P1" "$P2"
 	check "kill -9 ($dom): still RUNNING before recover" [ "$(field "$RID" status)" = RUNNING ]

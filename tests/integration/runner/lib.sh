@@ -31,6 +31,8 @@ CHECKS=0
 # Under the valgrind setup every runner process runs in memcheck; a memory
 # error or leak makes it exit 99, which no check expects.  The logs go to a
 # sticky world-writable dir so the unprivileged runs can write theirs too.
+# RUNNER_BIN stays the runner binary itself (RUNNER may become a wrapper).
+RUNNER_BIN=$RUNNER
 if [ -n "${FIELDRIG_UNDER_VALGRIND:-}" ]; then
 	mkdir -m 1777 "$WORK/vg"
 	VALGRIND=$(command -v valgrind) || skip "valgrind not found"
