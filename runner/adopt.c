@@ -2,6 +2,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include "adopt.h"
+#include "run.h"
 #include "cgroup.h"
 #include "lifecycle.h"
 #include "proctree.h"
@@ -205,82 +206,38 @@ void run_adopt_main(const struct settings *s, int64_t id, int ready_fd)
 
 int run_adopt(const struct settings *s, const struct run_rec *r, char *err, size_t errlen)
 {
-	int ready[2], ws, fd, pid = -1;
-	char path[PATH_MAX + 32];
-	pid_t p;
-	ssize_t n;
-	char c;
+	int ready_fd, pid = -1, rc = run_daemon_start(s, &ready_fd, err, errlen);
 
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		return -errno;
+	if (rc == 0) {
+		/* A fresh process image: SQLite state must not cross a fork.
+		 * The grace goes by the environment (it beats an env-file the
+		 * new process would not see). */
+		char idb[32], fdb[16], grace[48], self[PATH_MAX], *abs_state = realpath(s->state_dir, NULL);
+		int rfd = dup(ready_fd);	/* without close-on-exec */
+		ssize_t ln;
+
+		snprintf(idb, sizeof(idb), "%lld", (long long)r->id);
+		snprintf(fdb, sizeof(fdb), "%d", rfd);
+		snprintf(grace, sizeof(grace), "%llums", (unsigned long long)(s->kill_grace_ns / 1000000));
+		setenv("RUNNER_KILL_GRACE", grace, 1);
+		/* The binary's own path (under valgrind readlink names the
+		 * client, where an exec of /proc/self/exe would not). */
+		ln = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (ln <= 0)
+			snprintf(self, sizeof(self), "/proc/self/exe");
+		else
+			self[ln] = '\0';
+		execl(self, "runner", "--state", abs_state ? abs_state : s->state_dir, "adopt-run", idb, fdb,
+		      (char *)NULL);
+		fprintf(stderr, "runner[%d]: adopt run %s: exec %s: %s\n", (int)getpid(), idb, self,
+			strerror(errno));
+		_exit(1);
 	}
-	fflush(NULL);
-	p = fork();
-	if (p < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "fork: %s", strerror(e));
-		close(ready[0]);
-		close(ready[1]);
-		return -e;
-	}
-	if (p == 0) {
-		close(ready[0]);
-		setsid();
-		p = fork();
-		if (p != 0)
-			_exit(p < 0 ? 1 : 0);
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-		}
-		snprintf(path, sizeof(path), "%s/supervisor.log", s->state_dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (fd >= 0)
-			dup2(fd, 2);
-		{
-			/* A fresh process image: SQLite state must not cross a
-			 * fork.  The grace goes by the environment (it beats an
-			 * env-file the new process would not see). */
-			char idb[32], fdb[16], grace[48], self[PATH_MAX], *abs_state = realpath(s->state_dir, NULL);
-			int rfd = dup(ready[1]);	/* without close-on-exec */
-
-			snprintf(idb, sizeof(idb), "%lld", (long long)r->id);
-			snprintf(fdb, sizeof(fdb), "%d", rfd);
-			snprintf(grace, sizeof(grace), "%llums",
-				 (unsigned long long)(s->kill_grace_ns / 1000000));
-			setenv("RUNNER_KILL_GRACE", grace, 1);
-			if (chdir("/") < 0) {
-				/* nothing relative is used from here on */
-			}
-			/* The binary's own path (under valgrind readlink names
-			 * the client, where an exec of /proc/self/exe would
-			 * not). */
-			ssize_t ln = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-			if (ln <= 0)
-				snprintf(self, sizeof(self), "/proc/self/exe");
-			else
-				self[ln] = '\0';
-			execl(self, "runner", "--state", abs_state ? abs_state : s->state_dir,
-			      "adopt-run", idb, fdb, (char *)NULL);
-			fprintf(stderr, "runner[%d]: adopt run %s: exec %s: %s\n",
-				(int)getpid(), idb, self, strerror(errno));
-			_exit(1);
-		}
-	}
-	close(ready[1]);
-	waitpid(p, &ws, 0);
-	do
-		n = read(ready[0], &c, 1);
-	while (n < 0 && errno == EINTR);
-	close(ready[0]);
-	if (n != 1) {
-		snprintf(err, errlen, "the adopting supervisor of run %lld did not start (see %s/supervisor.log)",
-			 (long long)r->id, s->state_dir);
-		return -ECHILD;
+	if (rc < 0) {
+		if (rc == -ECHILD)
+			snprintf(err, errlen, "the adopting supervisor of run %lld did not start (see %s/supervisor.log)",
+				 (long long)r->id, s->state_dir);
+		return rc;
 	}
 	/* Its pid is in the store now. */
 	{

@@ -1123,11 +1123,10 @@ out_sig:
 	return ret;
 }
 
-int run_detach(const struct settings *s, const struct run_request *req,
-	       const struct run_plan *plan, char *err, size_t errlen)
+int run_daemon_start(const struct settings *s, int *ready_fd, char *err, size_t errlen)
 {
 	int ready[2], ws, fd;
-	char c, path[PATH_MAX + 32], serr[2048];
+	char c, path[PATH_MAX + 32];
 	pid_t p;
 	ssize_t n;
 
@@ -1168,12 +1167,8 @@ int run_detach(const struct settings *s, const struct run_request *req,
 		if (chdir("/") < 0) {
 			/* stays where it is: nothing there is used */
 		}
-		if (run_supervise(s, req, plan, ready[1], serr, sizeof(serr)) < 0)
-			fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(),
-				(long long)plan->id, serr);
-		fflush(NULL);
-		cov_flush();
-		_exit(0);
+		*ready_fd = ready[1];
+		return 0;
 	}
 	close(ready[1]);
 	waitpid(p, &ws, 0);
@@ -1181,12 +1176,27 @@ int run_detach(const struct settings *s, const struct run_request *req,
 		n = read(ready[0], &c, 1);
 	while (n < 0 && errno == EINTR);
 	close(ready[0]);
-	if (n != 1) {
+	return n == 1 ? 1 : -ECHILD;
+}
+
+int run_detach(const struct settings *s, const struct run_request *req,
+	       const struct run_plan *plan, char *err, size_t errlen)
+{
+	char serr[2048];
+	int ready_fd, rc = run_daemon_start(s, &ready_fd, err, errlen);
+
+	if (rc == 0) {
+		if (run_supervise(s, req, plan, ready_fd, serr, sizeof(serr)) < 0)
+			fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(),
+				(long long)plan->id, serr);
+		fflush(NULL);
+		cov_flush();
+		_exit(0);
+	}
+	if (rc == -ECHILD)
 		snprintf(err, errlen, "the supervisor of run %lld did not start (see %s/supervisor.log)",
 			 (long long)plan->id, s->state_dir);
-		return -ECHILD;
-	}
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- from other processes: cancel, wait, recover ---- */

@@ -81,6 +81,15 @@ bool run_net_none(const struct settings *s, const struct run_request *req);
 int run_supervise(const struct settings *s, const struct run_request *req,
 		  const struct run_plan *plan, int ready_fd, char *err, size_t errlen);
 
+/* Starts a detached process for a supervisor: forks twice, so it has a
+ * session of its own and is nobody's child, with stdin and stdout on
+ * /dev/null, stderr appended to <state>/supervisor.log and / as working
+ * directory.  Returns 0 in that process, which writes one byte to *ready_fd
+ * once it is registered; in the caller, 1 once that byte came, -ECHILD if
+ * the process ended without it, or -errno (err set) when it could not be
+ * started. */
+int run_daemon_start(const struct settings *s, int *ready_fd, char *err, size_t errlen);
+
 /* Hands the run to a double-forked supervisor in a session of its own
  * (stdio on /dev/null, errors appended to <state>/supervisor.log) and
  * returns once it is registered in the store.  0 or -errno with err. */
