@@ -46,73 +46,92 @@ int log_writer_init(struct log_writer *w, struct store *st, int64_t run_id, uint
 	return 0;
 }
 
-int log_writer_flush(struct log_writer *w)
+/* One transaction for rows [from, to) of the batch; a SQLite result code. */
+static int flush_rows(struct log_writer *w, size_t from, size_t to)
 {
 	sqlite3 *db = store_db(w->st);
 	sqlite3_stmt *s = NULL;
 	uint64_t bytes = 0;
-	size_t i = 0;
+	int64_t seq = w->seq;
+	size_t i;
 	int rc;
 
-	if (w->n_rows == 0)
-		return w->err;
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
-		goto fail;
+		return rc;
 	rc = sqlite3_prepare_v2(db, "INSERT INTO log_lines (run_id, seq, stream, ts, data) "
 				"VALUES (?, ?, ?, ?, ?)", -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto rollback;
-	for (i = 0; i < w->n_rows; i++) {
+	for (i = from; rc == SQLITE_OK && i < to; i++) {
 		const struct log_row *r = &w->rows[i];
 
 		sqlite3_bind_int64(s, 1, w->run_id);
-		sqlite3_bind_int64(s, 2, ++w->seq);
+		sqlite3_bind_int64(s, 2, ++seq);
 		sqlite3_bind_text(s, 3, log_stream_name(r->stream), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, r->ts);
 		sqlite3_bind_blob(s, 5, w->buf + r->off, (int)r->len, SQLITE_STATIC);
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
-			goto rollback;
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		bytes += r->len;
 	}
 	sqlite3_finalize(s);
-	s = NULL;
-	{
-		sqlite3_stmt *u;
+	if (rc == SQLITE_OK) {
+		sqlite3_stmt *u = NULL;
 
 		rc = sqlite3_prepare_v2(db, "UPDATE runs SET log_bytes = log_bytes + ? WHERE id = ?",
 					-1, &u, NULL);
-		if (rc != SQLITE_OK)
-			goto rollback;
-		sqlite3_bind_int64(u, 1, (int64_t)bytes);
-		sqlite3_bind_int64(u, 2, w->run_id);
-		rc = sqlite3_step(u);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(u, 1, (int64_t)bytes);
+			sqlite3_bind_int64(u, 2, w->run_id);
+			rc = sqlite3_step(u);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
 		sqlite3_finalize(u);
-		if (rc != SQLITE_DONE)
-			goto rollback;
 	}
-	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto rollback;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	w->seq = seq;
+	return SQLITE_OK;
+}
+
+/* On a full disk a batch that does not fit whole is written in halves, so
+ * what does fit is kept however large the batch grew (a slow supervisor,
+ * under valgrind say, gathers more per batch); the output is kept as a
+ * prefix: past the first row that does not fit nothing more is stored. */
+static int flush_fitting(struct log_writer *w, size_t from, size_t to)
+{
+	size_t mid;
+	int rc = flush_rows(w, from, to);
+
+	if ((rc & 0xff) != SQLITE_FULL || to - from < 2)
+		return rc;
+	mid = from + (to - from) / 2;
+	rc = flush_fitting(w, from, mid);
+	return rc == SQLITE_OK ? flush_fitting(w, mid, to) : rc;
+}
+
+int log_writer_flush(struct log_writer *w)
+{
+	int rc;
+
+	if (w->n_rows == 0)
+		return w->err;
+	rc = w->full ? SQLITE_FULL : flush_fitting(w, 0, w->n_rows);
 	w->n_rows = 0;
 	w->buf_len = 0;
 	w->batch_start_ms = 0;
-	return 0;
-
-rollback:
-	sqlite3_finalize(s);
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	w->seq -= (int64_t)i;
-fail:
+	if (rc == SQLITE_OK)
+		return 0;
 	/* The batch is dropped rather than kept growing: memory stays flat,
 	 * and the error is reported when the run ends. */
+	if ((rc & 0xff) == SQLITE_FULL)
+		w->full = true;
 	if (w->err == 0)
 		w->err = (rc & 0xff) == SQLITE_FULL ? -ENOSPC : (rc & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
-	w->n_rows = 0;
-	w->buf_len = 0;
-	w->batch_start_ms = 0;
 	return w->err;
 }
 

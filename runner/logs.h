@@ -51,6 +51,7 @@ struct log_writer {
 	size_t n_rows;
 	int64_t batch_start_ms;	/* monotonic; 0 when empty */
 	int err;		/* first store error, -errno */
+	bool full;		/* the disk was full: the rest is dropped */
 };
 
 int log_writer_init(struct log_writer *w, struct store *st, int64_t run_id, uint64_t cap);
