@@ -168,7 +168,7 @@ static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
 	struct ff_ctl *ctl = c->ctl;
-	char line[8192];
+	char line[FF_CTL_LINE_MAX + 1];
 	size_t len = 0;
 
 	/* Read one line; a client that sends nothing for 5 s is dropped. */

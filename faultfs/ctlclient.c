@@ -110,7 +110,7 @@ int ff_ctl_client_main(int argc, char **argv)
 	};
 	bool json = false, follow = false;
 	const char *mountpoint, *cmd, *arg = NULL;
-	char line[8192];
+	char line[FF_CTL_LINE_MAX + 1];
 	json_t *ans;
 	json_error_t jerr;
 	FILE *in;
@@ -170,6 +170,11 @@ int ff_ctl_client_main(int argc, char **argv)
 	}
 	if (strchr(arg != NULL ? arg : "", '\n') != NULL) {
 		fprintf(stderr, "faultfs ctl: argument contains a newline\n");
+		return 2;
+	}
+	if (strlen(cmd) + 1 + strlen(arg != NULL ? arg : " --follow") + 1 > FF_CTL_LINE_MAX) {
+		fprintf(stderr, "faultfs ctl: %s: argument too long (%zu bytes; a command line holds at most %d)\n",
+			cmd, strlen(arg != NULL ? arg : ""), FF_CTL_LINE_MAX);
 		return 2;
 	}
 	fd = connect_to(mountpoint);

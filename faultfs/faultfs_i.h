@@ -177,6 +177,9 @@ void ff_fs_invalidate_children(struct ff_fs *fs, struct ff_inode *dir);
  * the control socket of a mounted instance from the mountpoint alone. */
 #define FF_CTL_XATTR "user.faultfs.ctl"
 
+/* The longest command line the control channel takes, newline included. */
+#define FF_CTL_LINE_MAX 8191
+
 /* ------------------------------------------------------------------ control */
 
 struct ff_ctl;

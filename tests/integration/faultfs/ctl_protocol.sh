@@ -160,6 +160,15 @@ ff_expect "ctl remove abc: the daemon's input error, exit 2" rc=2 errlines=1 err
 ff_expect "ctl remove 77 --json: refusal, exit 1" rc=1 errx='faultfs ctl: remove: no rule with id 77' -- "${C[@]}" "$M" remove 77 --json
 ff_expect "ctl add --json prints the JSON answer" out='{"ok":true,"id":1}' -- "${C[@]}" "$M" add 'op=read,path=nothing,error=EIO' --json
 ff_expect "the usage errors changed nothing: one rule" out=$'1\top=read,path=nothing,error=EIO' -- "${C[@]}" "$M" list
+# The client refuses what the channel cannot carry, before connecting: one
+# line, usage exit code; an argument that just fits reaches the daemon.
+ff_expect "ctl add with an argument longer than a command line -> exit 2, one line" \
+	rc=2 errlines=1 err="faultfs ctl: add: argument too long (8187 bytes; a command line holds at most 8191)" \
+	-- "$FAULTFS" ctl "$M" add "op=read,path=$(head -c 8164 /dev/zero | tr '\0' a),error=EIO"
+ff_expect "ctl add with an argument that just fits -> the daemon takes the rule" \
+	rc=0 errlines=0 \
+	-- "$FAULTFS" ctl "$M" add "op=read,path=$(head -c 8163 /dev/zero | tr '\0' a),error=EIO"
+ff_true "and clear takes it away again" "$FAULTFS" ctl "$M" clear
 
 # --- no daemon, or one that misbehaves
 ff_expect "ctl on a missing path" rc=2 errx="faultfs ctl: $WORK/nothing: No such file or directory" -- "${C[@]}" "$WORK/nothing" list
