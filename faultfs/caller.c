@@ -73,47 +73,74 @@ const char *ff_caller_comm(struct ff_req_caller *rc)
  * "Groups:" line of its status file).  libfuse's fuse_req_getgroups()
  * does the same, but reads into a fixed 4 KiB buffer that it then searches
  * without a terminating NUL; status files are longer than that on machines
- * with many CPUs, so we read the whole file.  Returns the count or -1. */
-static int read_groups(uint32_t tid, gid_t *groups, int max)
+ * with many CPUs, so we read the whole file: in `buf` when it fits, else in
+ * a heap buffer (a caller in thousands of groups; Linux allows 65536).  The
+ * groups go to `groups` when at most `max`, else to a heap array returned
+ * in *heap.  Returns the count or -1. */
+static int read_groups(uint32_t tid, gid_t *groups, int max, gid_t **heap)
 {
-	char path[64], buf[16384];
-	size_t len = 0;
+	char path[64], stackbuf[16384], *buf = stackbuf, *p, *q;
+	size_t len = 0, cap = sizeof(stackbuf);
 	ssize_t n;
-	char *p;
 	int fd, count = 0;
 
+	*heap = NULL;
 	snprintf(path, sizeof(path), "/proc/%u/task/%u/status", tid, tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+	for (;;) {
+		if (len == cap - 1) {
+			char *nb = malloc(cap * 2);
+
+			if (nb == NULL)
+				break;
+			memcpy(nb, buf, len);
+			if (buf != stackbuf)
+				free(buf);
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
 		len += (size_t)n;
+	}
 	close(fd);
 	buf[len] = '\0';
 	p = strstr(buf, "\nGroups:");
-	if (p == NULL)
-		return -1;
+	if (p == NULL) {
+		count = -1;
+		goto out;
+	}
 	p += strlen("\nGroups:");
-	while (count < max) {
-		char *end;
-		unsigned long g;
-
+	for (q = p; *q != '\0' && *q != '\n'; q++)
+		count += *q >= '0' && *q <= '9' && (q == p || q[-1] == ' ' || q[-1] == '\t');
+	if (count > max) {
+		*heap = malloc((size_t)count * sizeof(gid_t));
+		if (*heap == NULL) {
+			count = -1;
+			goto out;
+		}
+		groups = *heap;
+	}
+	for (int i = 0; i < count; i++) {
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (*p < '0' || *p > '9')
-			break;
-		g = strtoul(p, &end, 10);
-		groups[count++] = (gid_t)g;
-		p = end;
+		groups[i] = (gid_t)strtoul(p, &p, 10);
 	}
+out:
+	if (buf != stackbuf)
+		free(buf);
 	return count;
 }
 
 int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
 {
 	struct ff_fs *fs = fuse_req_userdata(rc->req);
-	gid_t groups[64];
+	gid_t groups[64], *list = groups, *heap = NULL;
 	int n = 0;
+	long r;
 
 	id->switched = false;
 	if (!fs->impersonate || rc->c.uid == 0)
@@ -122,11 +149,15 @@ int ff_caller_assume(struct ff_req_caller *rc, struct ff_identity *id)
 	 * the caller is in execve() that file can block on locks the exec
 	 * holds, so an exec open is checked with the primary group only. */
 	if (!rc->exec_open) {
-		n = read_groups(rc->c.pid, groups, 64);
+		n = read_groups(rc->c.pid, groups, 64, &heap);
 		if (n < 0)
 			n = 0;
+		if (heap != NULL)
+			list = heap;
 	}
-	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+	r = syscall(SYS_setgroups, (size_t)n, list);
+	free(heap);
+	if (r < 0)
 		return -errno;
 	setfsgid(rc->c.gid);
 	setfsuid(rc->c.uid);

@@ -83,6 +83,15 @@ ff_expect "nobody can still run it through sh (0744 is readable)" rc=0 out=ran -
 
 ff_expect "without the group: nobody cannot read a 0640 root:$GRP file" rc=1 err='Permission denied' -- "${N[@]}" cat grpfile
 ff_expect "with supplementary group $GRP: nobody can read it" out=grp -- "${NG[@]}" cat grpfile
+# A caller in many groups: the one that grants access comes last (the kernel
+# sorts them), past the 64 a fixed array held and, with 3000, past the
+# 16 KiB status buffer.
+ff_expect "in 100 supplementary groups, $GRP the last: nobody can read it" out=grp -- \
+	setpriv --reuid=65534 --regid=65534 --groups="$(seq -s, 1001 1099),$GRP" cat grpfile
+ff_expect "in 3000 supplementary groups, $GRP the last: nobody can read it" out=grp -- \
+	setpriv --reuid=65534 --regid=65534 --groups="$(seq -s, 1001 3999),$GRP" cat grpfile
+ff_expect "in 3000 groups without $GRP: still refused" rc=1 err='Permission denied' -- \
+	setpriv --reuid=65534 --regid=65534 --groups="$(seq -s, 1001 4000)" cat grpfile
 ff_expect "without the group: no entry into a 0770 root:$GRP dir" rc=1 err='Permission denied' -- "${N[@]}" touch grpdir/f
 ff_expect "with the group: can create in it, file owned by 65534 (gid from primary)" out=65534:65534 -- \
 	"${NG[@]}" bash -c "touch grpdir/f && stat -c %u:%g '$B/grpdir/f'"
