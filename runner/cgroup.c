@@ -236,6 +236,13 @@ int cgroup_kill(const struct cgroup_run *cg)
 {
 	int ret, round;
 
+	/* Empty stays empty (only a member can fork into it, and nobody
+	 * moves processes in): nothing to kill.  Worth the read: a write
+	 * to cgroup.kill takes the kernel's threadgroup lock for writing,
+	 * which waits for an RCU grace period - milliseconds on a loaded
+	 * machine, for every run that ended on its own. */
+	if (cgroup_populated(cg) == 0)
+		return 0;
 	if (cg->has_kill) {
 		ret = write_file(cg->path, "cgroup.kill", "1");
 		if (ret != -EINVAL && ret != -ENOENT)

@@ -279,9 +279,10 @@ static int cmd_exec(const struct settings *s, struct args *a)
 	if (open_store(s, &st) < 0)
 		return EXIT_FAILED;
 	ret = run_prepare(s, st, &a->req, &plan, err, sizeof(err));
-	/* The supervisor opens a connection of its own; none may be carried
-	 * across its fork. */
-	store_close(st);
+	/* A detached supervisor opens a connection of its own (none may be
+	 * carried across its fork); a foreground one goes on with this. */
+	if (ret < 0 || a->detach)
+		store_close(st);
 	if (ret < 0) {
 		errline("exec: %s", err);
 		return ret == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
@@ -299,15 +300,14 @@ static int cmd_exec(const struct settings *s, struct args *a)
 		}
 		return EXIT_OK;
 	}
-	ret = run_supervise(s, &a->req, &plan, -1, err, sizeof(err));
+	ret = run_supervise(s, &a->req, &plan, -1, st, err, sizeof(err));
 	if (ret < 0) {
+		store_close(st);
 		errline("exec: run %lld: %s", (long long)plan.id, err);
 		return EXIT_FAILED;
 	}
-	if (open_store(s, &st) == 0) {
-		report_end(st, plan.id);
-		store_close(st);
-	}
+	report_end(st, plan.id);
+	store_close(st);
 	return exit_for(ret);
 }
 

@@ -655,6 +655,7 @@ static int spawn_child(struct sup *x)
 	sr.uid = x->req->uid;
 	sr.gid = x->req->gid;
 	sr.new_netns = run_net_none(x->s, x->req);
+	sr.cgroup_dir = x->have_cg ? x->cg.path : NULL;
 	{
 		char desc[PATH_MAX + 512];
 
@@ -675,7 +676,7 @@ static int spawn_child(struct sup *x)
 		goto out_pipes;
 	}
 	x->pid = ch.pid;
-	if (x->have_cg && (ret = cgroup_add_pid(&x->cg, ch.pid)) < 0) {
+	if (x->have_cg && !ch.in_cgroup && (ret = cgroup_add_pid(&x->cg, ch.pid)) < 0) {
 		note(x, "cannot move pid %d into %s: %s; falling back to process group and /proc sweep",
 		     (int)ch.pid, x->cg.path, strerror(-ret));
 		cgroup_remove(&x->cg);
@@ -949,7 +950,8 @@ static int setup_signals(int *sigfd, sigset_t *old)
 }
 
 int run_supervise(const struct settings *s, const struct run_request *req,
-		  const struct run_plan *plan, int ready_fd, char *err, size_t errlen)
+		  const struct run_plan *plan, int ready_fd, struct store *st, char *err,
+		  size_t errlen)
 {
 	struct sup x;
 	struct run_verdict v = { .cpu_ms = -1, .peak_rss_kb = -1 };
@@ -978,13 +980,19 @@ int run_supervise(const struct settings *s, const struct run_request *req,
 	/* Orphans of the run are re-parented to us, not to init: we can
 	 * reap and find them. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	ret = store_open(s->state_dir, &x.st, err, errlen);
-	if (ret < 0)
-		goto out_sig;
-	/* No lookaside (SQLite's per-connection pool of small blocks, some
-	 * 100 KiB when used): one connection per run adds up, and the
-	 * supervisor's few statements do not need it. */
-	sqlite3_db_config(store_db(x.st), SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
+	if (st) {
+		/* The caller's: opening another costs a second read of
+		 * whatever the WAL holds. */
+		x.st = st;
+	} else {
+		ret = store_open(s->state_dir, &x.st, err, errlen);
+		if (ret < 0)
+			goto out_sig;
+		/* No lookaside (SQLite's per-connection pool of small blocks,
+		 * some 100 KiB when used): one connection per run adds up,
+		 * and the supervisor's few statements do not need it. */
+		sqlite3_db_config(store_db(x.st), SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
+	}
 	proc_start_time(getpid(), &self_start);
 	ret = runrec_set_supervisor(x.st, plan->id, getpid(), self_start);
 	if (ready_fd >= 0) {
@@ -1090,9 +1098,9 @@ finish:
 	}
 	if (v.peak_rss_kb < 0 && x.exited)
 		v.peak_rss_kb = x.ru.ru_maxrss;
+	/* The watchdog is told now and reaped at the end: it exits while
+	 * the verdict is written, instead of being waited for here. */
 	watchdog_done(&x.wd);
-	if (x.wd.pid > 0)
-		waitpid(x.wd.pid, NULL, 0);
 	unstage(&x);
 record:
 	if (x.lw_open) {
@@ -1115,7 +1123,10 @@ record:
 		ret = (int)x.m.state;
 	}
 out_store:
-	store_close(x.st);
+	if (x.wd.pid > 0)
+		waitpid(x.wd.pid, NULL, 0);
+	if (x.st != st)
+		store_close(x.st);
 out_sig:
 	if (x.sigfd >= 0)
 		close(x.sigfd);
@@ -1186,7 +1197,7 @@ int run_detach(const struct settings *s, const struct run_request *req,
 	int ready_fd, rc = run_daemon_start(s, &ready_fd, err, errlen);
 
 	if (rc == 0) {
-		if (run_supervise(s, req, plan, ready_fd, serr, sizeof(serr)) < 0)
+		if (run_supervise(s, req, plan, ready_fd, NULL, serr, sizeof(serr)) < 0)
 			fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(),
 				(long long)plan->id, serr);
 		fflush(NULL);

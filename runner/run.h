@@ -73,13 +73,16 @@ int run_prepare(const struct settings *s, struct store *st, const struct run_req
  * RUNNER_NETWORK=none). */
 bool run_net_none(const struct settings *s, const struct run_request *req);
 
-/* Supervises the run to its verdict (opens its own store connection: call
- * it with no connection carried across a fork).  ready_fd, when >= 0, gets
+/* Supervises the run to its verdict, on the store connection st when it is
+ * not NULL (the caller keeps it, open: a foreground exec goes on to report
+ * on it), else on a connection of its own (call it so after a fork: no
+ * connection may be carried across one).  ready_fd, when >= 0, gets
  * one byte once the supervisor is registered in the store, and is closed.
  * Returns the final state, or -errno when supervision itself could not
  * start (err set). */
 int run_supervise(const struct settings *s, const struct run_request *req,
-		  const struct run_plan *plan, int ready_fd, char *err, size_t errlen);
+		  const struct run_plan *plan, int ready_fd, struct store *st, char *err,
+		  size_t errlen);
 
 /* Starts a detached process for a supervisor: forks twice, so it has a
  * session of its own and is nobody's child, with stdin and stdout on

@@ -46,6 +46,13 @@ struct spawn_req {
 	 * user may not be able to traverse the path to the staged script,
 	 * and Python opens its script by absolute path. */
 	const char *pass_file;
+	/* A cgroup v2 directory to start the child in (clone3 with
+	 * CLONE_INTO_CGROUP): it is born there, so it needs no hold and the
+	 * supervisor no migration (a write to cgroup.procs, which waits for
+	 * an RCU grace period).  NULL, or where clone3 cannot do it (before
+	 * Linux 5.7, valgrind, a refusal), a plain fork: the child is then
+	 * held for the caller to move (spawn_child.in_cgroup false). */
+	const char *cgroup_dir;
 };
 
 /* Steps that can fail in the child, as reported. */
@@ -64,12 +71,14 @@ enum spawn_step {
 
 struct spawn_child {
 	pid_t pid;
-	int go_fd;		/* write end: releases the child */
+	int go_fd;		/* write end: releases the child (-1: not held) */
 	int err_fd;		/* read end of the exec-error pipe */
+	bool in_cgroup;		/* born in req->cgroup_dir, not held */
 };
 
-/* Forks the child, which sets up and then blocks until spawn_release().
- * Returns 0 or -errno (of fork or pipe creation). */
+/* Starts the child.  Born in req->cgroup_dir it goes straight on to exec;
+ * otherwise it sets up and then blocks until spawn_release().  Returns 0
+ * or -errno (of fork or pipe creation). */
 int spawn_start(const struct spawn_req *r, struct spawn_child *c);
 
 /* Lets the child go on to exec and waits for the outcome.  Returns 0 when

@@ -27,6 +27,7 @@ struct store {
  * STORE_CLOSE_CKPT_FRAMES: see store_open and store_close. */
 #define STORE_CKPT_FRAMES 1000
 #define STORE_CLOSE_CKPT_FRAMES 128
+#define STORE_CLOSE_CKPT_WAIT_MS 50
 
 /* Forward migrations: migrations[i] takes the schema from version i to
  * i + 1.  Never edit a released step; append a new one. */
@@ -262,8 +263,21 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	if (st->db && st->wal_frames > STORE_CLOSE_CKPT_FRAMES)
-		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	/* TRUNCATE, not PASSIVE: a passive checkpoint leaves the WAL's
+	 * frames in the file, and the next process to open the store
+	 * rebuilds its index from them with the backfill count at zero, so
+	 * it saw the whole WAL as not yet checkpointed: every later command
+	 * that committed anything found more than STORE_CLOSE_CKPT_FRAMES
+	 * and checkpointed the same frames again on close (two or three
+	 * fsyncs, most of a trivial run's cost on a busy disk).  Truncated,
+	 * the next opener has nothing to read and counts from zero.  A
+	 * short busy wait: if another connection writes or still reads the
+	 * old frames, SQLite falls back to a passive checkpoint rather than
+	 * hold this close up, and a later close truncates. */
+	if (st->db && st->wal_frames > STORE_CLOSE_CKPT_FRAMES) {
+		sqlite3_busy_timeout(st->db, STORE_CLOSE_CKPT_WAIT_MS);
+		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	}
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "covflush.h"
@@ -86,12 +87,71 @@ int watchdog_exec_main(int argc, char **argv)
 	char *end;
 	long fd;
 
+	sigset_t none;
+
 	if (argc != 5 || strcmp(argv[1], WATCHDOG_ARGV1) != 0)
 		return 2;
+	/* Started with every signal blocked (see spawn_helper). */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	fd = strtol(argv[2], &end, 10);
 	if (*end || fd < 0 || fd > 1 << 20)
 		return 2;
 	watchdog_main((int)fd, argv[3][0] ? argv[3] : NULL, argv[4][0] ? argv[4] : NULL);
+}
+
+/* Starts the helper with vfork: unlike fork it copies none of the
+ * supervisor's page tables (nor leaves it copy-on-write faults to take
+ * afterwards), and the exec has happened when it returns.  The child runs
+ * on the supervisor's memory until then, so it only makes system calls,
+ * with every signal blocked (no handler may run on the shared stack; the
+ * helper unblocks them).  It gets the read end as descriptor 3, /dev/null
+ * on 0, 1 and 2, nothing else.  0, or -errno when the helper could not be
+ * started (the caller then forks a copy of itself). */
+static int spawn_helper(struct watchdog *w, const char *helper, int rd, const char *cgroup_path,
+			const char *marker)
+{
+	char *argv[] = { (char *)WATCHDOG_HELPER, (char *)WATCHDOG_ARGV1, (char *)"3",
+			 (char *)(cgroup_path ? cgroup_path : ""),
+			 (char *)(marker ? marker : ""), NULL };
+	char *envp[] = { NULL };
+	volatile int child_err = 0;
+	sigset_t all, old;
+	pid_t pid;
+	int e;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = vfork();
+	if (pid == 0) {
+		int fd;
+
+		if ((rd == 3 ? fcntl(3, F_SETFD, 0) : dup2(rd, 3)) < 0)
+			goto fail;
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			goto fail;
+		if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0) {
+			/* No close_range (old kernel, valgrind). */
+			for (fd = 4; fd < 1024; fd++)
+				close(fd);
+		}
+		execve(helper, argv, envp);
+fail:
+		child_err = errno ? errno : EIO;
+		_exit(127);
+	}
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return -e;
+	if (child_err) {
+		e = child_err;
+		waitpid(pid, NULL, 0);
+		return -e;
+	}
+	w->pid = pid;
+	return 0;
 }
 
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
@@ -117,6 +177,11 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 	}
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	if (self[0] && spawn_helper(w, self, p[0], cgroup_path, marker) == 0) {
+		close(p[0]);
+		w->fd = p[1];
+		return 0;
+	}
 	w->pid = fork();
 	if (w->pid < 0) {
 		int e = errno;
