@@ -32,15 +32,21 @@ for p in sys.argv[1:]:
 MARKS=""
 CGS=""
 # Under memcheck the runner starts slowly: a 5 s timeout can pass before
-# the test has found the watchdog, and a 3 s worker end before recover.
-if [ -n "${FIELDRIG_UNDER_VALGRIND:-}" ]; then TMO=30; SHORT=20; else TMO=5; SHORT=3; fi
+# the test has found the watchdog.
+if [ -n "${FIELDRIG_UNDER_VALGRIND:-}" ]; then TMO=30; else TMO=5; fi
 trap 'for m in $MARKS; do for p in $(grep -lz "FIELDRIG_RUN_MARK=$m" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do kill -9 "$p" 2>/dev/null; done; done; cleanup' EXIT
 
 cat >"$WORK/bot.py" <<'PYEOF'
 import os, sys, time
 pid = os.fork()
 if pid == 0:
-    time.sleep(float(sys.argv[1]))
+    # A number: sleep that long.  A path: live until it exists (the test
+    # releases the worker when it wants it to end, whatever the load).
+    if sys.argv[1].startswith("/"):
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.05)
+    else:
+        time.sleep(float(sys.argv[1]))
     os._exit(0)
 print("worker", pid, flush=True)
 time.sleep(1000)
@@ -130,8 +136,9 @@ sys.exit(0 if float(sys.argv[3]) - 0.1 <= d <= float(sys.argv[3]) + 3 else 1)' "
 	check "adopt ($dom): the worker is gone after cancel" wait_gone "$WORKER"
 
 	# ---- adopt: a run that ends on its own ----
-	start_and_orphan "$dom" 120s "$SHORT"
+	start_and_orphan "$dom" 120s "$WORK/release-$dom"
 	RUNNER_RECOVER_POLICY=adopt run 0 --state "$S" recover
+	touch "$WORK/release-$dom"
 	run 1 --state "$S" wait "$RID" --timeout 60s
 	check "adopt ($dom): ended on its own -> FAILED" [ "$OUT" = FAILED ]
 	check "adopt ($dom): no exit code" [ -z "$(field "$RID" exit_code)" ]
