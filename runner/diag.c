@@ -114,6 +114,40 @@ static bool may_write_dir(const struct stat *st, uid_t uid, gid_t gid)
 	return (st->st_mode & need_o) == need_o;
 }
 
+/* Whether uid/gid may search (walk through) a directory with this stat. */
+static bool may_search_dir(const struct stat *st, uid_t uid, gid_t gid)
+{
+	if (uid == 0)
+		return true;
+	if (st->st_uid == uid)
+		return st->st_mode & S_IXUSR;
+	if (st->st_gid == gid)
+		return st->st_mode & S_IXGRP;
+	return st->st_mode & S_IXOTH;
+}
+
+/* The first directory on the way to path, from the root down, that uid/gid
+ * cannot search (the kernel refuses the walk there, before the path's own
+ * mode counts): a pyenv shim under /root (0700) run as nobody.  Relative
+ * paths are walked from the working directory.  Returns a malloc'd path
+ * with its stat in *st, or NULL. */
+static char *unsearchable_parent(const char *path, uid_t uid, gid_t gid, struct stat *st)
+{
+	char *p, *slash;
+
+	if (uid == 0 || (p = strdup(path)) == NULL)
+		return NULL;
+	for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (slash > p && slash[-1] != '/' && stat(p, st) == 0 && S_ISDIR(st->st_mode) &&
+		    !may_search_dir(st, uid, gid))
+			return p;
+		*slash = '/';
+	}
+	free(p);
+	return NULL;
+}
+
 static bool is_exec_op(const char *op)
 {
 	return strcmp(op, "exec") == 0 || strcmp(op, "execve") == 0 ||
@@ -158,6 +192,8 @@ static int make_hint(struct diag_report *r, const struct diag_options *o)
 	bool ro = r->have_mount && (r->mount_flags & MOUNT_F_RO);
 	bool self = r->examined && strcmp(r->examined, r->path) == 0;
 	bool said_noexec = false;
+	char *blocker;
+	struct stat bst;
 	int rc = 0;
 
 	switch (r->err) {
@@ -183,7 +219,14 @@ static int make_hint(struct diag_report *r, const struct diag_options *o)
 		break;
 	case EACCES:
 	case EPERM:
-		if (ro) {
+		blocker = r->err == EACCES ? unsearchable_parent(r->path, o->uid, o->gid, &bst) : NULL;
+		if (blocker) {
+			rc = append(&r->hint, "%s cannot be searched by uid %u (mode %04o owner "
+				    "%u:%u): nothing under it is reachable for that user",
+				    blocker, (unsigned int)o->uid, (unsigned int)(bst.st_mode & 07777),
+				    (unsigned int)bst.st_uid, (unsigned int)bst.st_gid);
+			free(blocker);
+		} else if (ro) {
 			rc = append(&r->hint, "read-only filesystem: mounted ro at %s",
 				    r->mount_point);
 		} else if (is_exec_op(r->op) && noexec) {

@@ -162,6 +162,45 @@ static void test_permission_hints(void **state)
 	}
 }
 
+/* A directory on the way that the user cannot search is named, not the
+ * mode of the file behind it (an interpreter under /root run as nobody). */
+static void test_unsearchable_parent(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_report r;
+	char d[128], p[160], want[256];
+	struct stat st;
+	int fd;
+
+	snprintf(d, sizeof(d), "%s/locked", f->dir);
+	assert_int_equal(mkdir(d, 0700), 0);
+	assert_int_equal(chmod(d, 0700), 0);
+	snprintf(p, sizeof(p), "%s/python3", d);
+	fd = open(p, O_WRONLY | O_CREAT, 0755);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(stat(d, &st), 0);
+	snprintf(want, sizeof(want), "%s cannot be searched by uid 1234 (mode 0700 owner %u:%u)",
+		 d, (unsigned int)st.st_uid, (unsigned int)st.st_gid);
+	diag(f, "exec", p, EACCES, 1234, 1234, &r);
+	tu_assert_contains(r.hint, want);
+	assert_null(strstr(r.hint, "execute bit"));
+	diag_report_free(&r);
+	/* Searchable by others: the walk finds nothing, the file's own
+	 * state is judged again. */
+	assert_int_equal(chmod(d, 0711), 0);
+	assert_int_equal(chmod(p, 0644), 0);
+	diag(f, "exec", p, EACCES, 1234, 1234, &r);
+	tu_assert_contains(r.hint, "has no execute bit");
+	assert_null(strstr(r.hint, "cannot be searched"));
+	diag_report_free(&r);
+	/* Root searches anything; the same locked path says nothing of it. */
+	assert_int_equal(chmod(d, 0700), 0);
+	diag(f, "exec", p, EACCES, 0, 0, &r);
+	assert_null(strstr(r.hint ? r.hint : "", "cannot be searched"));
+	diag_report_free(&r);
+}
+
 static void test_file_types(void **state)
 {
 	struct fixture *f = *state;
@@ -247,6 +286,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_errno_hints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_permission_hints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsearchable_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_and_defaults, setup, teardown),
 	};
