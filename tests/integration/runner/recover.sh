@@ -98,8 +98,16 @@ no_leftovers() {
 
 for dom in auto off; do
 	# ---- kill (the default) ----
+	t0=$SECONDS
 	start_and_orphan "$dom" 60s 1000
 	run 0 --state "$S" recover
+	# The adopt case below must see its run still RUNNING after the same
+	# steps and a second recover: its timeout is made to outlast them
+	# three times over on this machine as it is now (a loaded machine,
+	# sanitizers and memcheck all slow them down).
+	tmo=$((3 * (SECONDS - t0) + 5))
+	[ "$tmo" -gt "$TMO" ] && TMO=$tmo
+	echo "# setup took $((SECONDS - t0)) s: adopt timeout $TMO s"
 	check "kill ($dom): LOST" [ "$(field "$RID" status)" = LOST ]
 	check "kill ($dom): the error says the processes were killed" contains "$(field "$RID" error)" "its processes were still running and were killed"
 	check "kill ($dom): the worker is gone" wait_gone "$WORKER"
