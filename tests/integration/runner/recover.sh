@@ -123,7 +123,7 @@ for dom in auto off; do
 	check "adopt ($dom): the worker still lives" eval "! gone $WORKER"
 	run 0 --state "$S" recover
 	check "adopt ($dom): a second recover leaves it alone" [ "$(field "$RID" status)" = RUNNING ]
-	run 1 --state "$S" wait "$RID" --timeout 60s
+	run 1 --state "$S" wait "$RID" --timeout "$((TMO + 60))s"
 	check "adopt ($dom): TIMED_OUT by the adopter" [ "$OUT" = TIMED_OUT ]
 	check "adopt ($dom): the error names the adoption" contains "$(field "$RID" error)" "timed out by the adopting supervisor"
 	check "adopt ($dom): the worker is gone" wait_gone "$WORKER"
