@@ -74,7 +74,19 @@ int log_writer_init(struct log_writer *w, struct store *st, int64_t run_id, uint
 	w->run_id = run_id;
 	w->cap = cap;
 	w->f[0].fd = w->f[1].fd = -1;
-	return 0;
+	w->rbuf = malloc(LOG_READ_BYTES);
+	return w->rbuf ? 0 : -ENOMEM;
+}
+
+ssize_t log_writer_read(struct log_writer *w, enum log_stream s, int fd)
+{
+	ssize_t n = read(fd, w->rbuf, LOG_READ_BYTES);
+
+	if (n < 0)
+		return -errno;
+	if (n > 0)
+		log_writer_feed(w, s, w->rbuf, (size_t)n);
+	return n;
 }
 
 static void keep_err(struct log_writer *w, int err)
@@ -208,7 +220,6 @@ int log_writer_flush(struct log_writer *w)
 	rc = w->full ? SQLITE_FULL : flush_fitting(w, 0, w->n_rows);
 	w->n_rows = 0;
 	w->notes_len = 0;
-	w->batch_bytes = 0;
 	w->batch_start_ms = 0;
 	if (rc == SQLITE_OK)
 		return 0;
@@ -230,10 +241,9 @@ static int add_row(struct log_writer *w, enum log_stream s, uint64_t off, size_t
 	r->len = (uint32_t)len;
 	r->stream = (uint8_t)s;
 	r->ts = ts;
-	w->batch_bytes += len;
 	if (w->batch_start_ms == 0)
 		w->batch_start_ms = mono_ms();
-	if (w->n_rows == LOG_BATCH_LINES || w->batch_bytes >= LOG_BATCH_BYTES)
+	if (w->n_rows == LOG_BATCH_LINES)
 		return log_writer_flush(w);
 	return 0;
 }
@@ -330,19 +340,29 @@ static void stop_keeping(struct log_writer *w, enum log_stream s, int err)
 }
 
 /* How much of len bytes the file system takes while leaving the
- * reserve. */
-static size_t room_for(int fd, size_t len)
+ * reserve.  It is looked at again once half of what was free past the
+ * reserve, or LOG_DISK_RECHECK, has been written (others may be writing
+ * too), so a roomy disk costs one fstatvfs per 64 MiB, a nearly full one
+ * one per read. */
+static size_t room_for(struct log_writer *w, int fd, size_t len)
 {
 	struct statvfs v;
 	uint64_t avail;
 
+	if (len <= w->room) {
+		w->room -= len;
+		return len;
+	}
 	if (fstatvfs(fd, &v) < 0)
 		return len;
 	avail = (uint64_t)v.f_bavail * v.f_frsize;
-	if (avail <= LOG_DISK_RESERVE)
-		return 0;
-	avail -= LOG_DISK_RESERVE;
-	return avail < len ? (size_t)avail : len;
+	avail = avail > LOG_DISK_RESERVE ? avail - LOG_DISK_RESERVE : 0;
+	if (avail < len) {
+		w->room = 0;
+		return (size_t)avail;
+	}
+	w->room = (avail - len) / 2 < LOG_DISK_RECHECK ? (avail - len) / 2 : LOG_DISK_RECHECK;
+	return len;
 }
 
 int log_writer_feed(struct log_writer *w, enum log_stream s, const char *data, size_t len)
@@ -372,7 +392,7 @@ int log_writer_feed(struct log_writer *w, enum log_stream s, const char *data, s
 		at_cap = true;
 	}
 	if (put > 0) {
-		size_t room = room_for(f->fd, put);
+		size_t room = room_for(w, f->fd, put);
 
 		if (room < put) {
 			put = room;
@@ -434,6 +454,8 @@ int log_writer_close(struct log_writer *w)
 		f->row_end = f->end;
 	}
 	ret = log_writer_flush(w);
+	free(w->rbuf);
+	w->rbuf = NULL;
 	for (s = 0; s < 2; s++) {
 		if (w->f[s].fd >= 0 && close(w->f[s].fd) < 0)
 			keep_err(w, -errno);

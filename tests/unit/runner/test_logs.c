@@ -114,14 +114,16 @@ static void test_streams_and_order(void **state)
 	struct log_writer w;
 	struct store *st;
 	int64_t id = fresh(&st);
-	char line[32], *got, want_out[4096] = "", want_err[4096] = "", want_all[8192] = "";
+	static char want_out[16384], want_err[16384], want_all[32768];
+	char line[32], *got;
 	size_t len;
 	int i;
 
 	(void)state;
+	want_out[0] = want_err[0] = want_all[0] = '\0';
 	assert_int_equal(log_writer_init(&w, st, id, 1 << 30), 0);
 	/* More than one batch, alternating streams. */
-	for (i = 0; i < 300; i++) {
+	for (i = 0; i < LOG_BATCH_LINES + 300; i++) {
 		enum log_stream s = i % 3 == 0 ? LOG_STDERR : LOG_STDOUT;
 
 		snprintf(line, sizeof(line), "%d\n", i);
@@ -426,8 +428,8 @@ static void test_killed_writer_leaves_readable_rows(void **state)
 					crash_line(buf + 100 * i, n++);
 				log_writer_feed(&w, LOG_STDOUT, buf, 3333);
 				log_writer_feed(&w, LOG_STDOUT, buf + 3333, sizeof(buf) - 3333);
-				/* Two rows a round: 300 rounds commit two batches. */
-				if (n == 97 * 300)
+				/* Two rows a round: three batches committed. */
+				if (n == 97 * (LOG_BATCH_LINES * 3 / 2))
 					assert_true(write(ready[1], "r", 1) == 1);
 			}
 		}
@@ -441,7 +443,7 @@ static void test_killed_writer_leaves_readable_rows(void **state)
 		assert_true(WIFSIGNALED(ws));
 
 		got = dump(st, id, -1, &len);
-		assert_true(len >= 100 * 97 * 256);
+		assert_true(len >= 100 * 97 * (LOG_BATCH_LINES * 3 / 2));
 		assert_int_equal(len % 100, 0);
 		for (i = 0; i < len / 100; i++) {
 			char want[101];
