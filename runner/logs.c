@@ -501,7 +501,8 @@ static int copy_range(struct reader *r, FILE *out)
 
 			snprintf(r->err, r->errlen, "%s: read log of run %lld: %s", path,
 				 (long long)r->run_id, strerror(e));
-			return -e;
+			/* Not -ENOENT: the run is there, its file is not. */
+			return e == ENOENT ? -EIO : -e;
 		}
 	}
 	while (off < end) {

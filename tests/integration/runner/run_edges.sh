@@ -4,7 +4,7 @@
 # overriding an inherited variable; the supervisor itself getting SIGTERM
 # (running and queued); a queued run cancelled, or given a verdict by
 # someone else; the stored script gone before staging; a state directory on
-# a full disk.
+# a full disk; a log file cut short.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -125,6 +125,23 @@ B2=$(head -1 <<<"$OUT")
 run 0 --state "$T" status "$B2"
 check "a later run on the same full disk still gets its verdict" \
 	sh -c "grep -q '^status: COMPLETED' '$WORK/out' && grep -q '^error: log capture failed: No space left on device' '$WORK/out'"
+
+# --- a log file cut short --------------------------------------------------------
+# As a power cut may leave it (rows committed, the file's last bytes not on
+# disk): logs prints what there is, then names the file and the bytes
+# missing, and exits 1; a file gone is named too.
+printf 'print("line one")\nprint("line two")\n' >"$WORK/two.py"
+TWO=$(r upload "$WORK/two.py")
+run 0 --state "$S" exec "$TWO"
+C=$(head -1 <<<"$OUT")
+truncate -s 12 "$S/logs/run-$C.stdout"
+run 1 --state "$S" logs "$C"
+check "a file cut short: what is there is printed" [ "$OUT" = "$(printf 'line one\nlin')" ]
+check "and the file and the missing bytes are named" \
+	contains "$ERR" "$S/logs/run-$C.stdout: read log of run $C: the file ends at byte 12, its rows go to byte 18"
+rm "$S/logs/run-$C.stdout"
+run 1 --state "$S" logs "$C"
+check "a file gone is named" contains "$ERR" "$S/logs/run-$C.stdout: read log of run $C: No such file or directory"
 
 # --- a relative --state with --detach ------------------------------------------
 # The detached supervisor changes to /: the state directory must not depend
