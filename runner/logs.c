@@ -74,8 +74,14 @@ int log_writer_init(struct log_writer *w, struct store *st, int64_t run_id, uint
 	w->run_id = run_id;
 	w->cap = cap;
 	w->f[0].fd = w->f[1].fd = -1;
-	w->rbuf = malloc(LOG_READ_BYTES);
-	return w->rbuf ? 0 : -ENOMEM;
+	/* Large enough for malloc to map it afresh: untouched pages cost
+	 * nothing. */
+	w->rows = malloc(LOG_BATCH_LINES * sizeof(*w->rows) + LOG_NOTES_BYTES + LOG_READ_BYTES);
+	if (w->rows == NULL)
+		return -ENOMEM;
+	w->notes = (char *)(w->rows + LOG_BATCH_LINES);
+	w->rbuf = w->notes + LOG_NOTES_BYTES;
+	return 0;
 }
 
 ssize_t log_writer_read(struct log_writer *w, enum log_stream s, int fd)
@@ -454,8 +460,9 @@ int log_writer_close(struct log_writer *w)
 		f->row_end = f->end;
 	}
 	ret = log_writer_flush(w);
-	free(w->rbuf);
-	w->rbuf = NULL;
+	free(w->rows);
+	w->rows = NULL;
+	w->notes = w->rbuf = NULL;
 	for (s = 0; s < 2; s++) {
 		if (w->f[s].fd >= 0 && close(w->f[s].fd) < 0)
 			keep_err(w, -errno);

@@ -71,13 +71,15 @@ struct log_writer {
 	uint64_t kept;		/* bytes in rows so far */
 	bool truncated;		/* the cap was reached */
 	struct log_file f[2];
-	char *rbuf;		/* LOG_READ_BYTES, for log_writer_read */
 	uint64_t room;		/* bytes to write before looking at free space again */
-	/* the batch */
-	struct log_row rows[LOG_BATCH_LINES];
+	/* One allocation, its pages touched only as they are used (an idle
+	 * supervisor's resident size is what counts with hundreds of runs):
+	 * the batch's rows, the notes' bytes, the read buffer. */
+	struct log_row *rows;	/* LOG_BATCH_LINES */
 	size_t n_rows;
-	char notes[LOG_NOTES_BYTES];
+	char *notes;		/* LOG_NOTES_BYTES */
 	size_t notes_len;
+	char *rbuf;		/* LOG_READ_BYTES, for log_writer_read */
 	int64_t batch_start_ms;	/* monotonic; 0 when empty */
 	int err;		/* first error, -errno */
 	bool stopped;		/* a file could not take more: output is no longer kept */
