@@ -5,6 +5,7 @@
 #include "botscript.h"
 #include "runnerdir.h"
 #include "lifecycle.h"
+#include "logs.h"
 #include "runrec.h"
 
 #include <dirent.h>
@@ -161,6 +162,62 @@ static void remove_stale(struct walk *w, const char *dir, const char *pattern, i
 	closedir(d);
 }
 
+/* A run's log files live as long as its rows (nothing removes either):
+ * only files of runs the store does not have go, which a store made anew
+ * in an old state directory leaves.  Names other than the runner's own
+ * (run-<id>.stdout, run-<id>.stderr) are left alone. */
+static void remove_orphan_logs(struct walk *w, struct store *st, int64_t cutoff)
+{
+	char dir[PATH_MAX], *slash;
+	struct dirent *de;
+	int fd;
+	DIR *d;
+
+	if (log_file_path(st, 0, LOG_STDOUT, dir, sizeof(dir)) < 0 ||
+	    (slash = strrchr(dir, '/')) == NULL)
+		return;
+	*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX], name[64];
+		long long id;
+		struct run_rec r;
+		struct stat sb;
+		int n = 0, ret;
+
+		if (sscanf(de->d_name, "run-%lld.%n", &id, &n) != 1 || n == 0 || id <= 0 ||
+		    (strcmp(de->d_name + n, "stdout") != 0 && strcmp(de->d_name + n, "stderr") != 0))
+			continue;
+		/* The name must be exactly what the runner makes. */
+		snprintf(name, sizeof(name), "run-%lld.%s", id, de->d_name + n);
+		if (strcmp(name, de->d_name) != 0)
+			continue;
+		/* Kept when the run is there, or when the store cannot say. */
+		ret = runrec_get(st, id, &r, NULL, 0);
+		if (ret == 0)
+			run_rec_free(&r);
+		if (ret != -ENOENT)
+			continue;
+		if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if ((int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 > cutoff)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+			report(w, path, errno);
+		else
+			report(w, path, 0);
+	}
+	closedir(d);
+}
+
 int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_ms,
 		cleanup_cb cb, void *ctx, struct cleanup_stats *stats, char *err, size_t errlen)
 {
@@ -209,5 +266,6 @@ int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_m
 		botscript_live_free(&live);
 	}
 	remove_stale(&w, s->scripts_dir, ".upload-*.tmp", c.cutoff, NULL);
+	remove_orphan_logs(&w, st, c.cutoff);
 	return 0;
 }

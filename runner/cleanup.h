@@ -1,8 +1,11 @@
 /* `runner cleanup`: removes what the runner itself left behind and nobody
  * needs any more - the per-run directories of finished runs (staged script
  * and whatever the script wrote in its working directory), stale per-user
- * runner scripts (bot_runner_*.py) and leftover upload temporaries
- * (.upload-*.tmp) - never anything of a run that is QUEUED or RUNNING, and
+ * runner scripts (bot_runner_*.py), leftover upload temporaries
+ * (.upload-*.tmp) and log files of runs the store does not have
+ * (<state>/logs/run-<id>.<stream>) - never anything of a run that is QUEUED
+ * or RUNNING, never a log file of a run in the store (its log is read from
+ * it for as long as the run is recorded), and
  * never anything it did not create.  A file it cannot remove (EACCES,
  * EBUSY on a mountpoint, EROFS...) is reported and skipped; the rest goes
  * on. */

@@ -570,12 +570,9 @@ static void on_signals(struct sup *x)
 
 static void read_pipe(struct sup *x, int *fd, enum log_stream s)
 {
-	char buf[65536];
-	ssize_t n = read(*fd, buf, sizeof(buf));
+	ssize_t n = log_writer_read(&x->lw, s, *fd);
 
-	if (n > 0) {
-		log_writer_feed(&x->lw, s, buf, (size_t)n);
-	} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+	if (n == 0 || (n < 0 && n != -EINTR && n != -EAGAIN)) {
 		close(*fd);
 		*fd = -1;
 	}

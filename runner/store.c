@@ -77,6 +77,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE runs ADD COLUMN exec_errno INTEGER;"
 	"ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE runs ADD COLUMN workdir TEXT;",
+	/* 2 -> 3: a row's output may be in the run's log file of its stream
+	 * (<state>/logs/run-<id>.<stream>), at off, len bytes, with data
+	 * empty; rows with off NULL carry their bytes in data, as every row
+	 * written before did, so those stay readable as they are. */
+	"ALTER TABLE log_lines ADD COLUMN off INTEGER;"
+	"ALTER TABLE log_lines ADD COLUMN len INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

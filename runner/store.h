@@ -11,7 +11,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct script_rec {
 	char id[37];		/* uuid v4 */

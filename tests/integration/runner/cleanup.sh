@@ -1,9 +1,10 @@
 #!/bin/bash
 # runner cleanup: per-run directories of finished runs go (with what the
 # script left in them, symlinks not followed), a live run's directory
-# stays, stale runner scripts and upload temporaries go, and a directory
-# that cannot be removed (EBUSY: a mountpoint inside it) is reported while
-# the rest is still removed.
+# stays, stale runner scripts and upload temporaries go, log files of runs
+# the store does not have go (a finished run's stay: its log is still
+# read), and a directory that cannot be removed (EBUSY: a mountpoint inside
+# it) is reported while the rest is still removed.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -55,7 +56,23 @@ touch -d '2 hours ago' "$RD/bot_runner_alice.py"
 run 0 --state "$S" runner-script bob "$WORK/bot.py"
 touch -d '2 hours ago' "$S/scripts/.upload-0000.tmp"
 
+printf 'print("still here")\n' >"$WORK/hello.py"
+H=$(r upload "$WORK/hello.py")
+run 0 --state "$S" exec "$H"
+R0=$(head -1 <<<"$OUT")
+for f in run-999.stdout run-999.stderr run-999.stdout.bak run-0999.stdout notes; do
+	printf 'old\n' >"$S/logs/$f"
+	touch -d '2 hours ago' "$S/logs/$f"
+done
+
 run 1 --state "$S" cleanup --older-than 0
+check "log files of a run the store does not have removed" \
+	sh -c "[ ! -e '$S/logs/run-999.stdout' ] && [ ! -e '$S/logs/run-999.stderr' ]"
+check "and reported" contains "$OUT" "removed $S/logs/run-999.stdout"
+check "files the runner did not name so stay" \
+	sh -c "[ -e '$S/logs/run-999.stdout.bak' ] && [ -e '$S/logs/run-0999.stdout' ] && [ -e '$S/logs/notes' ]"
+check "a finished run's log file stays, and reads" \
+	sh -c "[ -f '$S/logs/run-$R0.stdout' ] && [ \"\$('$RUNNER' --state '$S' logs $R0)\" = 'still here' ]"
 check "removed the finished run's dir" [ ! -e "$D1" ]
 check "said so" contains "$OUT" "removed $D1"
 check "did not follow the symlink" [ "$(cat "$WORK/outside")" = keep ]

@@ -4,7 +4,7 @@
 # overriding an inherited variable; the supervisor itself getting SIGTERM
 # (running and queued); a queued run cancelled, or given a verdict by
 # someone else; the stored script gone before staging; a state directory on
-# a full disk.
+# a full disk; a log file cut short.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -99,13 +99,15 @@ command -v sqlite3 >/dev/null && {
 }
 
 # --- a state directory on a full disk ---------------------------------------------
-# The run completes; the output that did not fit is reported in its error;
-# status and logs still open the store to read it.  The output comes in one
-# write, so the batch that meets the full disk is larger than the space left
-# (1 MiB): what fits of it must still be kept.
-mount_tmpfs "$WORK/tiny" size=400k
+# The run completes; the output that did not fit is reported in its error
+# and by a marker at the end of the log; status and logs still open the
+# store to read it.  The output comes in one write, far more than the disk
+# holds: what fits of it must still be kept, as whole lines, leaving the
+# last LOG_DISK_RESERVE (1 MiB) of the file system to the store, where the
+# index rows and the verdict still fit, and later runs' verdicts too.
+mount_tmpfs "$WORK/tiny" size=2m
 T="$WORK/tiny/state"
-printf 'import sys\nsys.stdout.write(("x" * 100 + "\\n") * 20000)\n' >"$WORK/big.py"
+printf 'import sys\nsys.stdout.write(("x" * 100 + "\\n") * 40000)\n' >"$WORK/big.py"
 BIG=$("$RUNNER" --state "$T" upload "$WORK/big.py")
 run 0 --state "$T" exec "$BIG"
 B=$(head -1 <<<"$OUT")
@@ -115,7 +117,31 @@ check "with the lost output in its error" grep -q "^error: log capture failed: N
 run 0 --state "$T" logs "$B"
 check "what fitted can be read" [ "$(head -1 "$WORK/out")" = "$(printf 'x%.0s' $(seq 100))" ]
 check "and it is whole lines, most of what the disk could hold" \
-	sh -c "[ \$(awk 'length(\$0) != 100' '$WORK/out' | wc -l) = 0 ] && [ \$(wc -l <'$WORK/out') -gt 1000 ]"
+	sh -c "[ \$(sed '\$d' '$WORK/out' | awk 'length(\$0) != 100' | wc -l) = 0 ] && [ \$(wc -l <'$WORK/out') -gt 5000 ]"
+check "then a marker saying why the rest is missing" \
+	sh -c "tail -1 '$WORK/out' | grep -q '^\\[runner: log capture stopped: $T/logs/run-$B.stdout: less than 1024 KiB left'"
+run 0 --state "$T" exec "$BIG"
+B2=$(head -1 <<<"$OUT")
+run 0 --state "$T" status "$B2"
+check "a later run on the same full disk still gets its verdict" \
+	sh -c "grep -q '^status: COMPLETED' '$WORK/out' && grep -q '^error: log capture failed: No space left on device' '$WORK/out'"
+
+# --- a log file cut short --------------------------------------------------------
+# As a power cut may leave it (rows committed, the file's last bytes not on
+# disk): logs prints what there is, then names the file and the bytes
+# missing, and exits 1; a file gone is named too.
+printf 'print("line one")\nprint("line two")\n' >"$WORK/two.py"
+TWO=$(r upload "$WORK/two.py")
+run 0 --state "$S" exec "$TWO"
+C=$(head -1 <<<"$OUT")
+truncate -s 12 "$S/logs/run-$C.stdout"
+run 1 --state "$S" logs "$C"
+check "a file cut short: what is there is printed" [ "$OUT" = "$(printf 'line one\nlin')" ]
+check "and the file and the missing bytes are named" \
+	contains "$ERR" "$S/logs/run-$C.stdout: read log of run $C: the file ends at byte 12, its rows go to byte 18"
+rm "$S/logs/run-$C.stdout"
+run 1 --state "$S" logs "$C"
+check "a file gone is named" contains "$ERR" "$S/logs/run-$C.stdout: read log of run $C: No such file or directory"
 
 # --- a relative --state with --detach ------------------------------------------
 # The detached supervisor changes to /: the state directory must not depend

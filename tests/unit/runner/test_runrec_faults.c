@@ -140,18 +140,24 @@ static void test_store_full(void **state)
 		snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %d", pages + 1);
 		exec_ok(st, sql);
 	}
-	/* Output that cannot fit: the flush reports a full store. */
+	/* More index rows than fit (the output itself is in the log file):
+	 * the flush reports a full store. */
 	big = malloc(LOG_CHUNK);
 	assert_non_null(big);
 	memset(big, 'x', LOG_CHUNK - 1);
 	big[LOG_CHUNK - 1] = '\n';
 	assert_int_equal(log_writer_init(&w, st, id, 1 << 30), 0);
-	for (i = 0; i < 4 && ret == 0; i++) {
-		ret = log_writer_feed(&w, LOG_STDERR, big, LOG_CHUNK);
-		if (ret == 0)
+	for (i = 0; i < 4096 && ret == 0; i++) {
+		ret = log_writer_feed(&w, LOG_STDERR, big + LOG_CHUNK - 2, 2);
+		if (ret == 0 && i % 64 == 63)
 			ret = log_writer_flush(&w);
 	}
 	assert_int_equal(ret, -ENOSPC);
+	assert_true(w.full);
+	/* Nothing more is written to the file once the store cannot index
+	 * it. */
+	assert_int_equal(log_writer_feed(&w, LOG_STDERR, big, LOG_CHUNK), -ENOSPC);
+	assert_int_equal(w.f[LOG_STDERR].end, 2 * (uint64_t)i);
 	assert_int_equal(log_writer_close(&w), -ENOSPC);
 	free(big);
 	/* A new run cannot be recorded either; the message says why. */
