@@ -1848,6 +1848,8 @@ int run_host_turn(struct run_host *h, int fd, int max_ms, void (*ended)(void *ct
 
 		if (!r->launched) {
 			d = run_state_final(r->x.m.state) ? 0 : h->next_claim_ms - now;
+			if (d < 0)
+				d = 0;
 		} else {
 			n += (size_t)sup_pollfds(&r->x, h->pf + n);
 			d = sup_next_ms(&r->x, now);
