@@ -1584,6 +1584,17 @@ int run_host_open(const struct settings *s, struct store *st, struct run_host **
 	/* Orphans of every hosted run come to serve (the marker finds them
 	 * for their run's teardown). */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	{
+		/* Two pipes per running run: the default soft limit (1024)
+		 * would stop serve near 500 runs.  A child gets its own limit
+		 * (RUNNER_MAX_FILES) in spawn. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	ret = watchdog_multi_start(&h->wd);
 	if (ret < 0) {
 		snprintf(err, errlen, "watchdog: %s", strerror(-ret));

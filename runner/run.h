@@ -2,7 +2,8 @@
  * supervisor that takes it from QUEUED to its verdict.
  *
  * The supervisor is the `runner exec` process itself, or with --detach a
- * double-forked process in its own session that outlives the command.  It
+ * live `runner serve` (run_host_*, below) or else a double-forked process
+ * in its own session that outlives the command.  It
  * waits for a concurrency slot (runrec_claim), stages the script in a
  * per-run directory of the runner directory (its working directory), puts
  * the child in a per-run cgroup (or, without one, relies on being a child
