@@ -503,7 +503,9 @@ static void host_reap(struct run_host *h);
  * (and the marker, which catches the orphans re-parented to serve). */
 static pid_t sweep_root(struct sup *x)
 {
-	return x->host ? (x->pid > 0 ? x->pid : -1) : getpid();
+	/* Once reaped, the main pid may be reused by anyone: from then on
+	 * the marker alone (its orphans carry it). */
+	return x->host ? (x->pid > 0 && !x->exited ? x->pid : -1) : getpid();
 }
 
 static int sweep(struct sup *x, int sig)
