@@ -1309,6 +1309,7 @@ struct hosted {
 	char **envv;
 	bool launched;
 	bool foreign_verdict;	/* another process wrote its verdict */
+	bool started;		/* launched and not yet said so */
 	struct hosted *next;
 };
 
@@ -1418,9 +1419,9 @@ static bool serve_live(const struct settings *s, pid_t *pid, uint64_t *start)
 }
 
 /* exec --detach with a live serve: offers the run to it.  Returns 1 when
- * serve took it, 0 when the caller supervises it (the caller is then its
- * registered supervisor until its detached supervisor registers itself),
- * -errno. */
+ * serve took it, 0 when there was no serve to offer it to, 2 when serve
+ * did not take it in time (the caller is then its registered supervisor
+ * until its detached supervisor registers itself). */
 static int handoff(const struct settings *s, const struct run_request *req,
 		   const struct run_plan *plan)
 {
@@ -1461,7 +1462,7 @@ static int handoff(const struct settings *s, const struct run_request *req,
 	 * UPDATE, so the run is neither lost nor started twice. */
 	proc_start_time(getpid(), &self_start);
 	ret = runrec_take_supervisor(st, plan->id, getpid(), self_start);
-	ret = ret == 1 ? 0 : ret == 0 ? 1 : ret;
+	ret = ret == 1 ? 2 : ret == 0 ? 1 : ret;
 out:
 	store_close(st);
 	return ret < 0 ? 0 : ret;
@@ -1817,7 +1818,7 @@ static void host_claims(struct run_host *h)
 		if (c == 1) {
 			step(&r->x, EV_CLAIM);
 			r->launched = true;
-			sup_launch(&r->x);
+			r->started = sup_launch(&r->x) == 0;
 			continue;
 		}
 		if (c == -ECANCELED) {
@@ -1837,7 +1838,7 @@ static void host_claims(struct run_host *h)
 }
 
 int run_host_turn(struct run_host *h, int fd, int max_ms, void (*ended)(void *ctx, int64_t id,
-		  int state, const char *error), void *ctx)
+		  int state, const char *text), void *ctx)
 {
 	struct hosted *r, **pp;
 	int64_t now = mono_ms(), t = max_ms;
@@ -1890,9 +1891,18 @@ int run_host_turn(struct run_host *h, int fd, int max_ms, void (*ended)(void *ct
 		}
 	}
 	host_claims(h);
-	for (r = h->runs; r; r = r->next)
+	for (r = h->runs; r; r = r->next) {
+		if (r->started && ended) {
+			char what[PATH_MAX + 64];
+
+			snprintf(what, sizeof(what), "pid=%d domain=%s", (int)r->x.pid,
+				 r->x.have_cg ? r->x.cg.path : "process-group+marker");
+			ended(ctx, r->plan.id, RS_RUNNING, what);
+		}
+		r->started = false;
 		if (r->launched && !run_state_final(r->x.m.state))
 			sup_tick(&r->x);
+	}
 	/* Ended runs: teardown and verdict, then gone. */
 	for (pp = &h->runs; *pp;) {
 		char err[1024];
@@ -2005,8 +2015,12 @@ int run_detach(const struct settings *s, const struct run_request *req,
 
 	/* A live serve supervises it in its own loop, if it takes it in
 	 * time; otherwise (or without serve) a supervisor of its own. */
-	if (handoff(s, req, plan) == 1)
+	rc = handoff(s, req, plan);
+	if (rc == 1)
 		return 0;
+	if (rc == 2)
+		fprintf(stderr, "runner: run %lld: runner serve did not take it within %d ms; "
+			"it gets a supervisor of its own\n", (long long)plan->id, HANDOFF_WAIT_MS);
 	rc = run_daemon_start(s, &ready_fd, err, errlen);
 
 	if (rc == 0) {

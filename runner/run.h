@@ -154,11 +154,12 @@ int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen);
 int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, const char *e),
 			  void *ctx);
 /* One turn: polls fd and the runs' pipes for at most max_ms (less when a
- * run's timer is due), then moves every run's machine; ended (may be NULL)
- * gets each run that got its verdict (state, or -errno).  Returns 1 when
- * fd is readable, 0, or -errno. */
+ * run's timer is due), then moves every run's machine; cb (may be NULL)
+ * gets each run that started (RS_RUNNING, text "pid=… domain=…") and each
+ * that got its verdict (the state, or -errno; text: the error).  Returns 1
+ * when fd is readable, 0, or -errno. */
 int run_host_turn(struct run_host *h, int fd, int max_ms,
-		  void (*ended)(void *ctx, int64_t id, int state, const char *error), void *ctx);
+		  void (*cb)(void *ctx, int64_t id, int state, const char *text), void *ctx);
 void run_host_sigchld(struct run_host *h);
 void run_host_check_cancel(struct run_host *h);
 /* Cancels run id (0: every hosted run) with why as the reason. */

@@ -312,7 +312,9 @@ static int pick_live(void *ctx, const struct run_rec *r)
 static void ended(void *ctx, int64_t id, int state, const char *error)
 {
 	(void)ctx;
-	if (state == -ECANCELED)
+	if (state == RS_RUNNING)
+		say("started run=%lld %s", (long long)id, error);
+	else if (state == -ECANCELED)
 		say("ended run=%lld status=elsewhere", (long long)id);
 	else if (state < 0)
 		say("ended run=%lld error=\"%s\"", (long long)id, error ? error : strerror(-state));

@@ -60,7 +60,16 @@ leftovers() {
 	done
 	return 1
 }
-trap 'stop_serve; r recover >/dev/null 2>&1; cleanup' EXIT
+# Whatever failed, every run still live is cancelled (by its supervisor,
+# serve's or its own) before the work dir goes.
+cancel_all() {
+	local id
+	for id in $(r list --json 2>/dev/null |
+		jq -r '.runs[] | select(.status == "RUNNING" or .status == "QUEUED") | .id'); do
+		r cancel "$id" >/dev/null 2>&1
+	done
+}
+trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; cleanup' EXIT
 submit() {   # submit [ENV=V...] -- ARGS: exec --detach, the id in $ID
 	run 0 --state "$S" --exec-mode direct exec "$@" --detach
 	ID=$(head -1 <<<"$OUT")
@@ -88,6 +97,7 @@ submit "$ABC"
 A=$ID
 check "the detached run is supervised by serve" [ "$(field "$A" supervisor_pid)" = "$SERVE" ]
 check "serve says it took it" wait_line "^runner serve: supervising run=$A from=exec-detach$"
+check "and started it" wait_line "^runner serve: started run=$A pid=[0-9]* domain="
 run 0 --state "$S" logs "$A" --follow
 check "logs --follow streams it to its end" [ "$OUT" = "$(printf 'a\nb\nc')" ]
 run 0 --state "$S" wait "$A"
@@ -147,6 +157,7 @@ submit "$ABC"
 F=$ID
 t1=$(date +%s%N)
 kill -CONT "$SERVE"
+check "exec says serve did not take it" contains "$ERR" "run $F: runner serve did not take it within 2000 ms; it gets a supervisor of its own"
 check "exec waited for serve about 2 s ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -ge 1900 ]
 SUPF=$(field "$F" supervisor_pid)
 check "a supervisor of its own" [ -n "$SUPF" -a "$SUPF" != "$OLDS" ]
