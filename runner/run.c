@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -52,6 +53,13 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
 }
 
 /* ---- preparation (in the submitting process) ---- */
@@ -225,8 +233,16 @@ struct sup {
 	pid_t pid;
 	uint64_t pid_start;
 	int out_rd, err_rd;
-	struct log_writer lw;
-	bool lw_open;
+	/* Allocated when the first byte of output or note comes: a sleeping
+	 * run hosted by serve costs no log buffers. */
+	struct log_writer *lw;
+	int lw_err;
+	/* NULL: this process supervises this one run (exec, or its detached
+	 * supervisor); else the serve loop hosting it with others. */
+	struct run_host *host;
+	/* The environment the allowlist is taken from: ours, or the
+	 * submitter's for a run handed to serve. */
+	char *const *envv;
 	bool exited;
 	int wstatus;
 	struct rusage ru;
@@ -237,6 +253,21 @@ struct sup {
 	int exec_errno;
 	const char *cancel_why;
 };
+
+static struct log_writer *sup_lw(struct sup *x)
+{
+	struct log_writer *w;
+
+	if (x->lw || x->lw_err)
+		return x->lw;
+	w = malloc(sizeof(*w));
+	x->lw_err = w ? log_writer_init(w, x->st, x->plan->id, x->s->max_log) : -ENOMEM;
+	if (x->lw_err < 0)
+		free(w);
+	else
+		x->lw = w;
+	return x->lw;
+}
 
 static void note(struct sup *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -252,8 +283,8 @@ static void note(struct sup *x, const char *fmt, ...)
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	strcat(line, "\n");
-	if (x->lw_open)
-		log_writer_note(&x->lw, line);
+	if (sup_lw(x))
+		log_writer_note(x->lw, line);
 }
 
 /* *failed: the path an error is about - the stored script when it cannot
@@ -388,9 +419,14 @@ static void unstage(struct sup *x)
 		unstage_dir(x->rundir);
 }
 
-static const char *env_get(const char *name)
+static const char *env_get(char *const *envv, const char *name)
 {
-	return getenv(name);
+	size_t l = strlen(name);
+
+	for (; envv && *envv; envv++)
+		if (strncmp(*envv, name, l) == 0 && (*envv)[l] == '=')
+			return *envv + l + 1;
+	return NULL;
 }
 
 /* The child's environment: an allowlist of the runner's own, then the
@@ -400,16 +436,16 @@ static char **build_env(struct sup *x)
 	static const char *const allow[] = { "PATH", "LANG", "TZ", "HOME", NULL };
 	size_t cap = 16 + x->req->n_env, n = 0, i;
 	char **envp, *kv;
-	char **e;
+	char *const *e;
 
-	for (e = environ; *e; e++)
+	for (e = x->envv; *e; e++)
 		cap++;
 	envp = calloc(cap, sizeof(*envp));
 	if (envp == NULL)
 		return NULL;
 #define ADD(...) do { if (asprintf(&kv, __VA_ARGS__) < 0) goto nomem; envp[n++] = kv; } while (0)
 	for (i = 0; allow[i]; i++) {
-		const char *v = env_get(allow[i]);
+		const char *v = env_get(x->envv, allow[i]);
 
 		if (strcmp(allow[i], "HOME") == 0 && x->req->drop)
 			v = x->req->home;
@@ -418,7 +454,7 @@ static char **build_env(struct sup *x)
 		if (v)
 			ADD("%s=%s", allow[i], v);
 	}
-	for (e = environ; *e; e++)
+	for (e = x->envv; *e; e++)
 		if (strncmp(*e, "LC_", 3) == 0)
 			ADD("%s", *e);
 	if (x->req->drop) {
@@ -459,10 +495,32 @@ static void free_env(char **envp)
 	free(envp);
 }
 
+static void host_reap(struct run_host *h);
+
+/* Where the no-cgroup sweep starts: a lone supervisor is the subreaper of
+ * its run alone, so everything below it is the run's; serve's processes
+ * below it belong to many runs, so only the main process's descendants
+ * (and the marker, which catches the orphans re-parented to serve). */
+static pid_t sweep_root(struct sup *x)
+{
+	/* Once reaped, the main pid may be reused by anyone: from then on
+	 * the marker alone (its orphans carry it). */
+	return x->host ? (x->pid > 0 && !x->exited ? x->pid : -1) : getpid();
+}
+
+static int sweep(struct sup *x, int sig)
+{
+	pid_t skip[1] = { x->wd.pid };
+	pid_t root = sweep_root(x);
+
+	/* root -1: no main process left; the marker alone (proc_signal_tree
+	 * with root 0 looks at every process for it). */
+	return proc_signal_tree(root > 0 ? root : 0, skip, x->wd.pid > 0 ? 1 : 0, x->marker_kv, sig);
+}
+
 /* Signals the whole domain. */
 static void domain_signal(struct sup *x, int sig)
 {
-	pid_t skip[1] = { x->wd.pid };
 
 	if (x->have_cg) {
 		if (sig == SIGKILL)
@@ -479,7 +537,23 @@ static void domain_signal(struct sup *x, int sig)
 		if (sig == SIGTERM)
 			kill(-x->pid, SIGCONT);
 	}
-	proc_signal_tree(getpid(), skip, x->wd.pid > 0 ? 1 : 0, x->marker_kv, sig);
+	sweep(x, sig);
+}
+
+/* Records what wait4 returned for pid, when it is x's. */
+static bool sup_reaped(struct sup *x, pid_t p, int ws, const struct rusage *ru)
+{
+	if (p == x->pid && !x->exited) {
+		x->exited = true;
+		x->wstatus = ws;
+		x->ru = *ru;
+		return true;
+	}
+	if (p == x->wd.pid) {
+		x->wd.pid = -1;
+		return true;
+	}
+	return false;
 }
 
 static void reap(struct sup *x)
@@ -488,15 +562,12 @@ static void reap(struct sup *x)
 	int ws;
 	pid_t p;
 
-	while ((p = wait4(-1, &ws, WNOHANG, &ru)) > 0) {
-		if (p == x->pid && !x->exited) {
-			x->exited = true;
-			x->wstatus = ws;
-			x->ru = ru;
-		} else if (p == x->wd.pid) {
-			x->wd.pid = -1;
-		}
+	if (x->host) {
+		host_reap(x->host);
+		return;
 	}
+	while ((p = wait4(-1, &ws, WNOHANG, &ru)) > 0)
+		sup_reaped(x, p, ws, &ru);
 }
 
 static void act(struct sup *x, enum run_action a);
@@ -570,8 +641,19 @@ static void on_signals(struct sup *x)
 
 static void read_pipe(struct sup *x, int *fd, enum log_stream s)
 {
-	ssize_t n = log_writer_read(&x->lw, s, *fd);
+	char drop[4096];
+	ssize_t n;
 
+	if (sup_lw(x)) {
+		n = log_writer_read(x->lw, s, *fd);
+	} else {
+		/* No writer (out of memory, said when the run ends): the
+		 * output is drained so the script never blocks on a full
+		 * pipe. */
+		n = read(*fd, drop, sizeof(drop));
+		if (n < 0)
+			n = -errno;
+	}
 	if (n == 0 || (n < 0 && n != -EINTR && n != -EAGAIN)) {
 		close(*fd);
 		*fd = -1;
@@ -755,60 +837,100 @@ static int wait_queue(struct sup *x)
 	}
 }
 
+/* ---- the per-run machine, driven by a loop ----
+ *
+ * A run's loop-facing side: the descriptors it waits on (sup_pollfds), when
+ * it next needs the loop without one of them being ready (sup_next_ms),
+ * and what it does when woken (sup_on_fd, then sup_tick).  The loop is
+ * main_loop for a lone supervisor, or serve's (run_host_*) for many. */
+
+/* Fills pf with the run's pipes; returns how many. */
+static int sup_pollfds(struct sup *x, struct pollfd *pf)
+{
+	int n = 0;
+
+	if (x->out_rd >= 0) {
+		pf[n].fd = x->out_rd;
+		pf[n].revents = 0;
+		pf[n++].events = POLLIN;
+	}
+	if (x->err_rd >= 0) {
+		pf[n].fd = x->err_rd;
+		pf[n].revents = 0;
+		pf[n++].events = POLLIN;
+	}
+	return n;
+}
+
+/* Milliseconds until the run needs a tick of its own (-1: only when a
+ * descriptor or signal wakes us). */
+static int64_t sup_next_ms(struct sup *x, int64_t now)
+{
+	int64_t t = -1;
+	int due;
+
+	if (x->m.state == RS_RUNNING)
+		t = x->deadline - now;
+	else if (x->m.state == RS_STOPPING)
+		t = x->grace_deadline - now;
+	else if (x->m.state == RS_KILLING)
+		t = 100;	/* re-kill a straggler now and then */
+	due = x->lw ? log_writer_due_ms(x->lw) : -1;
+	if (due >= 0 && (t < 0 || due < t))
+		t = due;
+	if (t < 0 && x->m.state != RS_RUNNING)
+		t = 0;
+	return t < 0 ? -1 : t;
+}
+
+static void sup_on_fd(struct sup *x, const struct pollfd *p)
+{
+	if (!(p->revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	if (p->fd == x->out_rd)
+		read_pipe(x, &x->out_rd, LOG_STDOUT);
+	else if (p->fd == x->err_rd)
+		read_pipe(x, &x->err_rd, LOG_STDERR);
+}
+
+/* The time- and exit-driven steps of the machine. */
+static void sup_tick(struct sup *x)
+{
+	int64_t now;
+
+	/* The exit may have been reaped while a stop was under way; the
+	 * table decides what it means in this state. */
+	if (x->exited && !run_state_final(x->m.state))
+		step(x, WIFEXITED(x->wstatus) && WEXITSTATUS(x->wstatus) == 0 ?
+		     EV_EXIT_OK : EV_EXIT_FAIL);
+	now = mono_ms();
+	if (x->m.state == RS_RUNNING && now >= x->deadline)
+		step(x, EV_TIMEOUT);
+	if (x->m.state == RS_STOPPING && now >= x->grace_deadline)
+		step(x, EV_GRACE_EXPIRED);
+	if (x->m.state == RS_KILLING)
+		domain_signal(x, SIGKILL);
+	if (x->lw && log_writer_due_ms(x->lw) == 0)
+		log_writer_flush(x->lw);
+}
+
 static void main_loop(struct sup *x)
 {
 	while (!run_state_final(x->m.state)) {
 		struct pollfd pf[3];
-		int64_t now = mono_ms(), t = -1;
-		int n = 0, due, i;
+		int64_t t = sup_next_ms(x, mono_ms());
+		int n, i;
 
-		if (x->m.state == RS_RUNNING)
-			t = x->deadline - now;
-		else if (x->m.state == RS_STOPPING)
-			t = x->grace_deadline - now;
-		else if (x->m.state == RS_KILLING)
-			t = 100;	/* re-kill a straggler now and then */
-		due = log_writer_due_ms(&x->lw);
-		if (due >= 0 && (t < 0 || due < t))
-			t = due;
-		if (t < 0 && x->m.state != RS_RUNNING)
-			t = 0;
-		pf[n].fd = x->sigfd;
-		pf[n++].events = POLLIN;
-		if (x->out_rd >= 0) {
-			pf[n].fd = x->out_rd;
-			pf[n++].events = POLLIN;
-		}
-		if (x->err_rd >= 0) {
-			pf[n].fd = x->err_rd;
-			pf[n++].events = POLLIN;
-		}
+		pf[0].fd = x->sigfd;
+		pf[0].events = POLLIN;
+		n = 1 + sup_pollfds(x, pf + 1);
 		if (poll(pf, (nfds_t)n, t > INT32_MAX ? INT32_MAX : (int)t) > 0) {
-			for (i = 1; i < n; i++) {
-				if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-					continue;
-				if (pf[i].fd == x->out_rd)
-					read_pipe(x, &x->out_rd, LOG_STDOUT);
-				else if (pf[i].fd == x->err_rd)
-					read_pipe(x, &x->err_rd, LOG_STDERR);
-			}
+			for (i = 1; i < n; i++)
+				sup_on_fd(x, &pf[i]);
 			if (pf[0].revents & POLLIN)
 				on_signals(x);
 		}
-		/* The exit may have been reaped while a stop was under way;
-		 * the table decides what it means in this state. */
-		if (x->exited && !run_state_final(x->m.state))
-			step(x, WIFEXITED(x->wstatus) && WEXITSTATUS(x->wstatus) == 0 ?
-			     EV_EXIT_OK : EV_EXIT_FAIL);
-		now = mono_ms();
-		if (x->m.state == RS_RUNNING && now >= x->deadline)
-			step(x, EV_TIMEOUT);
-		if (x->m.state == RS_STOPPING && now >= x->grace_deadline)
-			step(x, EV_GRACE_EXPIRED);
-		if (x->m.state == RS_KILLING)
-			domain_signal(x, SIGKILL);
-		if (log_writer_due_ms(&x->lw) == 0)
-			log_writer_flush(&x->lw);
+		sup_tick(x);
 	}
 }
 
@@ -824,12 +946,12 @@ static void teardown(struct sup *x)
 			cgroup_wait_empty(&x->cg, TEARDOWN_MS);
 		} else {
 			while (mono_ms() < deadline) {
-				pid_t skip[1] = { x->wd.pid };
 				int k;
 
 				reap(x);
-				k = proc_signal_tree(getpid(), skip, x->wd.pid > 0 ? 1 : 0,
-						     x->marker_kv, SIGKILL);
+				if (x->pid > 0 && !x->exited)
+					kill(-x->pid, SIGKILL);
+				k = sweep(x, SIGKILL);
 				if (k <= 0)
 					break;
 				{
@@ -946,29 +1068,166 @@ static int setup_signals(int *sigfd, sigset_t *old)
 	return 0;
 }
 
+static void host_wd_add(struct run_host *h, struct sup *x);
+static void host_wd_del(struct run_host *h, struct sup *x);
+
+static void sup_init(struct sup *x, const struct settings *s, const struct run_request *req,
+		     const struct run_plan *plan)
+{
+	memset(x, 0, sizeof(*x));
+	x->s = s;
+	x->req = req;
+	x->plan = plan;
+	x->pid = -1;
+	x->wd.pid = -1;
+	x->wd.fd = -1;
+	x->out_rd = x->err_rd = -1;
+	x->sigfd = -1;
+	x->envv = environ;
+	x->timeout_ns = req->timeout_ns ? req->timeout_ns : s->max_execution_ns;
+	snprintf(x->marker_kv, sizeof(x->marker_kv), "%s=%s", PROC_MARK_VAR, plan->marker);
+	run_machine_init(&x->m, RS_QUEUED);
+}
+
+/* From a claimed slot to a running child: stage, kill domain, watchdog,
+ * spawn.  0 when the run is RUNNING, -1 when setup failed (the machine has
+ * taken EV_SPAWN_FAILED; x->error says why). */
+static int sup_launch(struct sup *x)
+{
+	const struct settings *s = x->s;
+	int ret;
+
+	if (stage(x) < 0)
+		goto failed;
+	{
+		struct cgroup_limits lim = { .memory_max = s->memory_limit,
+					     .pids_max = s->max_procs };
+		char name[96], cgerr[1024];
+
+		snprintf(name, sizeof(name), "run-%lld-%.8s", (long long)x->plan->id,
+			 x->plan->marker);
+		if (s->use_cgroup)
+			x->have_cg = cgroup_create(name, &lim, &x->cg, cgerr, sizeof(cgerr)) == 0;
+		else
+			snprintf(cgerr, sizeof(cgerr), "RUNNER_CGROUP=off");
+		if (!x->have_cg)
+			note(x, "no cgroup (%s): kill domain is the process group, subreaper and /proc sweep",
+			     cgerr);
+	}
+	if (x->host) {
+		/* serve's one watchdog learns the domain before anything of
+		 * the run exists. */
+		host_wd_add(x->host, x);
+	} else {
+		ret = watchdog_start(&x->wd, x->have_cg ? x->cg.path : NULL, x->marker_kv);
+		if (ret < 0) {
+			snprintf(x->error, sizeof(x->error), "watchdog: %s", strerror(-ret));
+			goto failed;
+		}
+	}
+	if (spawn_child(x) < 0)
+		goto failed;
+	runrec_set_process(x->st, x->plan->id, x->pid, x->pid_start, x->have_cg ? x->cg.path : NULL);
+	x->deadline = mono_ms() + (int64_t)(x->timeout_ns / 1000000);
+	/* A cancel that came while we were setting up. */
+	check_cancel(x);
+	/* The setup's garbage (detection, staging, the store's page cache)
+	 * would otherwise stay resident for the whole run: with hundreds
+	 * of runs each supervisor's idle size is what counts. */
+	sqlite3_db_release_memory(store_db(x->st));
+	malloc_trim(0);
+	return 0;
+failed:
+	step(x, EV_SPAWN_FAILED);
+	return -1;
+}
+
+/* After the machine reached a verdict: teardown (when the run was
+ * launched), statistics, unstaging, the log's end and the verdict in the
+ * store.  Returns the final state or -errno (err set). */
+static int sup_conclude(struct sup *x, bool launched, char *err, size_t errlen)
+{
+	struct run_verdict v = { .cpu_ms = -1, .peak_rss_kb = -1 };
+	int ret;
+
+	if (!launched)
+		goto record;
+	teardown(x);
+	if (x->have_cg) {
+		int64_t cpu_us, peak;
+
+		cgroup_stats(&x->cg, &cpu_us, &peak);
+		v.cpu_ms = cpu_us >= 0 ? cpu_us / 1000 : -1;
+		v.peak_rss_kb = peak >= 0 ? peak / 1024 : -1;
+		if (cgroup_remove(&x->cg) < 0)
+			note(x, "cannot remove cgroup %s: %s", x->cg.path, strerror(errno));
+	}
+	if (x->host) {
+		/* serve reaps the orphans of every run: RUSAGE_CHILDREN
+		 * is theirs all together; the main process's own is this
+		 * run's (with the children it waited for). */
+		int64_t ru_ms = ((int64_t)x->ru.ru_utime.tv_sec + x->ru.ru_stime.tv_sec) * 1000 +
+			((int64_t)x->ru.ru_utime.tv_usec + x->ru.ru_stime.tv_usec) / 1000;
+
+		if (x->exited && ru_ms > v.cpu_ms)
+			v.cpu_ms = ru_ms;
+		host_wd_del(x->host, x);
+	} else {
+		/* What this supervisor reaped, the run's orphans included (it
+		 * is their subreaper).  The cgroup's figure can trail it (its
+		 * statistics are flushed lazily), so the larger one counts. */
+		struct rusage now;
+		int64_t ru_ms;
+
+		getrusage(RUSAGE_CHILDREN, &now);
+		ru_ms = ((int64_t)(now.ru_utime.tv_sec - x->ru_before.ru_utime.tv_sec) +
+			 (now.ru_stime.tv_sec - x->ru_before.ru_stime.tv_sec)) * 1000 +
+			((int64_t)(now.ru_utime.tv_usec - x->ru_before.ru_utime.tv_usec) +
+			 (now.ru_stime.tv_usec - x->ru_before.ru_stime.tv_usec)) / 1000;
+		if (ru_ms > v.cpu_ms)
+			v.cpu_ms = ru_ms;
+	}
+	if (v.peak_rss_kb < 0 && x->exited)
+		v.peak_rss_kb = x->ru.ru_maxrss;
+	/* The watchdog is told now and reaped at the end: it exits while
+	 * the verdict is written, instead of being waited for here. */
+	watchdog_done(&x->wd);
+	unstage(x);
+record:
+	if (x->lw || x->lw_err) {
+		int lr = x->lw_err ? x->lw_err : log_writer_close(x->lw);
+
+		free(x->lw);
+		x->lw = NULL;
+		if (lr < 0) {
+			size_t l = strlen(x->error);
+
+			snprintf(x->error + l, sizeof(x->error) - l, "%slog capture failed: %s",
+				 l ? "; " : "", strerror(-lr));
+		}
+		x->lw_err = 0;
+	}
+	verdict_text(x, &v);
+	ret = runrec_finish(x->st, x->plan->id, &v);
+	if (ret < 0)
+		snprintf(err, errlen, "%s: record verdict of run %lld: %s", store_path(x->st),
+			 (long long)x->plan->id, strerror(-ret));
+	else
+		ret = (int)x->m.state;
+	return ret;
+}
+
 int run_supervise(const struct settings *s, const struct run_request *req,
 		  const struct run_plan *plan, int ready_fd, struct store *st, char *err,
 		  size_t errlen)
 {
 	struct sup x;
-	struct run_verdict v = { .cpu_ms = -1, .peak_rss_kb = -1 };
 	sigset_t oldmask;
 	uint64_t self_start = 0;
+	bool launched = false;
 	int ret;
 
-	memset(&x, 0, sizeof(x));
-	x.s = s;
-	x.req = req;
-	x.plan = plan;
-	x.pid = -1;
-	x.wd.pid = -1;
-	x.wd.fd = -1;
-	x.out_rd = x.err_rd = -1;
-	x.sigfd = -1;
-	x.timeout_ns = req->timeout_ns ? req->timeout_ns : s->max_execution_ns;
-	snprintf(x.marker_kv, sizeof(x.marker_kv), "%s=%s", PROC_MARK_VAR, plan->marker);
-	run_machine_init(&x.m, RS_QUEUED);
-
+	sup_init(&x, s, req, plan);
 	ret = setup_signals(&x.sigfd, &oldmask);
 	if (ret < 0) {
 		snprintf(err, errlen, "signals: %s", strerror(-ret));
@@ -1018,107 +1277,12 @@ int run_supervise(const struct settings *s, const struct run_request *req,
 	if (ret < 0 || run_state_final(x.m.state)) {
 		if (ret < 0)
 			run_machine_init(&x.m, RS_FAILED);
-		goto record;
-	}
-
-	ret = log_writer_init(&x.lw, x.st, plan->id, s->max_log);
-	if (ret < 0) {
-		snprintf(x.error, sizeof(x.error), "log writer: %s", strerror(-ret));
-		step(&x, EV_SPAWN_FAILED);
-		goto record;
-	}
-	x.lw_open = true;
-	if (stage(&x) < 0) {
-		step(&x, EV_SPAWN_FAILED);
-		goto finish;
-	}
-	{
-		struct cgroup_limits lim = { .memory_max = s->memory_limit,
-					     .pids_max = s->max_procs };
-		char name[96], cgerr[1024];
-
-		snprintf(name, sizeof(name), "run-%lld-%.8s", (long long)plan->id, plan->marker);
-		if (s->use_cgroup)
-			x.have_cg = cgroup_create(name, &lim, &x.cg, cgerr, sizeof(cgerr)) == 0;
-		else
-			snprintf(cgerr, sizeof(cgerr), "RUNNER_CGROUP=off");
-		if (!x.have_cg)
-			note(&x, "no cgroup (%s): kill domain is the process group, subreaper and /proc sweep",
-			     cgerr);
-	}
-	ret = watchdog_start(&x.wd, x.have_cg ? x.cg.path : NULL, x.marker_kv);
-	if (ret < 0) {
-		snprintf(x.error, sizeof(x.error), "watchdog: %s", strerror(-ret));
-		step(&x, EV_SPAWN_FAILED);
-		goto finish;
-	}
-	if (spawn_child(&x) < 0) {
-		step(&x, EV_SPAWN_FAILED);
-		goto finish;
-	}
-	runrec_set_process(x.st, plan->id, x.pid, x.pid_start, x.have_cg ? x.cg.path : NULL);
-	x.deadline = mono_ms() + (int64_t)(x.timeout_ns / 1000000);
-	/* A cancel that came while we were setting up. */
-	check_cancel(&x);
-	/* The setup's garbage (detection, staging, the store's page cache)
-	 * would otherwise stay resident for the whole run: with hundreds
-	 * of runs each supervisor's idle size is what counts. */
-	sqlite3_db_release_memory(store_db(x.st));
-	malloc_trim(0);
-	main_loop(&x);
-
-finish:
-	teardown(&x);
-	if (x.have_cg) {
-		int64_t cpu_us, peak;
-
-		cgroup_stats(&x.cg, &cpu_us, &peak);
-		v.cpu_ms = cpu_us >= 0 ? cpu_us / 1000 : -1;
-		v.peak_rss_kb = peak >= 0 ? peak / 1024 : -1;
-		if (cgroup_remove(&x.cg) < 0)
-			note(&x, "cannot remove cgroup %s: %s", x.cg.path, strerror(errno));
-	}
-	{
-		/* What this supervisor reaped, the run's orphans included (it
-		 * is their subreaper).  The cgroup's figure can trail it (its
-		 * statistics are flushed lazily), so the larger one counts. */
-		struct rusage now;
-		int64_t ru_ms;
-
-		getrusage(RUSAGE_CHILDREN, &now);
-		ru_ms = ((int64_t)(now.ru_utime.tv_sec - x.ru_before.ru_utime.tv_sec) +
-			 (now.ru_stime.tv_sec - x.ru_before.ru_stime.tv_sec)) * 1000 +
-			((int64_t)(now.ru_utime.tv_usec - x.ru_before.ru_utime.tv_usec) +
-			 (now.ru_stime.tv_usec - x.ru_before.ru_stime.tv_usec)) / 1000;
-		if (ru_ms > v.cpu_ms)
-			v.cpu_ms = ru_ms;
-	}
-	if (v.peak_rss_kb < 0 && x.exited)
-		v.peak_rss_kb = x.ru.ru_maxrss;
-	/* The watchdog is told now and reaped at the end: it exits while
-	 * the verdict is written, instead of being waited for here. */
-	watchdog_done(&x.wd);
-	unstage(&x);
-record:
-	if (x.lw_open) {
-		int lr = log_writer_close(&x.lw);
-
-		x.lw_open = false;
-		if (lr < 0) {
-			size_t l = strlen(x.error);
-
-			snprintf(x.error + l, sizeof(x.error) - l, "%slog capture failed: %s",
-				 l ? "; " : "", strerror(-lr));
-		}
-	}
-	verdict_text(&x, &v);
-	ret = runrec_finish(x.st, plan->id, &v);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: record verdict of run %lld: %s", store_path(x.st),
-			 (long long)plan->id, strerror(-ret));
 	} else {
-		ret = (int)x.m.state;
+		launched = true;
+		if (sup_launch(&x) == 0)
+			main_loop(&x);
 	}
+	ret = sup_conclude(&x, launched, err, errlen);
 out_store:
 	if (x.wd.pid > 0)
 		waitpid(x.wd.pid, NULL, 0);
@@ -1129,6 +1293,669 @@ out_sig:
 		close(x.sigfd);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return ret;
+}
+
+/* ---- many runs in one process: runner serve ----
+ *
+ * serve hosts the runs handed to it (exec --detach while serve is live,
+ * and its own restarts) as struct sup machines in its one loop, on its one
+ * store connection, with one watchdog for all of them.  A handed-over run
+ * carries what its supervisor needs from the submitter (the plan, the
+ * settings that shape supervision, the environment the allowlist reads) in
+ * request.handoff, so serve supervises it exactly as the submitter's own
+ * supervisor would have. */
+
+struct hosted {
+	struct sup x;
+	struct settings s;
+	struct run_request req;
+	struct run_plan plan;
+	json_t *js;		/* the request: req's strings point into it */
+	json_t *ho;		/* the handoff: plan's, settings' and envv's too */
+	char script_id[40];
+	char **envv;
+	bool launched;
+	bool foreign_verdict;	/* another process wrote its verdict */
+	bool started;		/* launched and not yet said so */
+	struct hosted *next;
+};
+
+struct run_host {
+	const struct settings *s;
+	struct store *st;
+	struct watchdog wd;
+	struct hosted *runs;	/* in id (submission) order */
+	size_t n;
+	pid_t self;
+	uint64_t self_start;
+	int64_t next_claim_ms;
+	int lock_fd;		/* held while serve takes handed-over runs */
+	struct pollfd *pf;
+	size_t pf_cap;
+};
+
+#define HANDOFF_LOCK "serve.lock"
+/* How long exec --detach waits for serve to take a run before supervising
+ * it itself. */
+#define HANDOFF_WAIT_MS 2000
+
+static char *handoff_json(const struct settings *s, const struct run_request *req,
+			  const struct run_plan *plan)
+{
+	static const char *const allow[] = { "PATH=", "LANG=", "TZ=", "HOME=", "LC_", NULL };
+	json_t *o, *ia = json_array(), *env = json_array();
+	char **e;
+	char *out;
+	size_t i;
+
+	for (i = 0; ia && i < plan->n_interp_args && i < 2; i++)
+		json_array_append_new(ia, json_string(plan->interp_args[i]));
+	for (e = environ; env && *e; e++)
+		for (i = 0; allow[i]; i++)
+			if (strncmp(*e, allow[i], strlen(allow[i])) == 0)
+				json_array_append_new(env, json_string(*e));
+	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
+		      "s:I, s:b, s:I, s:I, s:b, s:b, s:I, s:I, s:s}",
+		      "script_path", plan->script_path, "ext", plan->ext, "interp", plan->interp,
+		      "interp_args", ia, "environ", env,
+		      "runner_dir", s->runner_dir ? s->runner_dir : "",
+		      "runner_dir_configured", s->runner_dir_configured,
+		      "exec_mode", (int)s->exec_mode,
+		      "kill_grace_ns", (json_int_t)s->kill_grace_ns,
+		      "max_log", (json_int_t)s->max_log,
+		      "cpu_limit_s", (json_int_t)s->cpu_limit_s,
+		      "memory_limit", (json_int_t)s->memory_limit,
+		      "max_procs", (json_int_t)s->max_procs,
+		      "max_files", (json_int_t)s->max_files,
+		      "max_file_size", (json_int_t)s->max_file_size,
+		      "use_cgroup", s->use_cgroup,
+		      "max_concurrent", (json_int_t)s->max_concurrent,
+		      "max_execution_ns", (json_int_t)s->max_execution_ns,
+		      "net_none", s->net_none,
+		      "drop", req->drop, "uid", (json_int_t)req->uid, "gid", (json_int_t)req->gid,
+		      "home", req->home);
+	if (o == NULL)
+		return NULL;
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+int run_handoff_mark(const struct settings *s, struct store *st, const struct run_request *req,
+		     const struct run_plan *plan)
+{
+	char *js = handoff_json(s, req, plan);
+	int ret;
+
+	if (js == NULL)
+		return -ENOMEM;
+	ret = runrec_set_request_field(st, plan->id, "handoff", js);
+	free(js);
+	return ret;
+}
+
+/* The live serve that takes handed-over runs, from its lock file. */
+static bool serve_live(const struct settings *s, pid_t *pid, uint64_t *start)
+{
+	char path[PATH_MAX + 32], buf[64];
+	long long p = 0;
+	unsigned long long st = 0;
+	ssize_t n;
+	int fd;
+	bool live = false;
+
+	snprintf(path, sizeof(path), "%s/%s", s->state_dir, HANDOFF_LOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		/* Nobody holds it: no serve takes runs now. */
+		close(fd);
+		return false;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		live = sscanf(buf, "%lld %llu", &p, &st) == 2 && p > 0 &&
+		       proc_alive((pid_t)p, (uint64_t)st);
+	}
+	close(fd);
+	*pid = (pid_t)p;
+	*start = (uint64_t)st;
+	return live;
+}
+
+/* exec --detach with a live serve: offers the run to it.  Returns 1 when
+ * serve took it, 0 when there was no serve to offer it to, 2 when serve
+ * did not take it in time (the caller is then its registered supervisor
+ * until its detached supervisor registers itself). */
+static int handoff(const struct settings *s, const struct run_request *req,
+		   const struct run_plan *plan)
+{
+	struct store *st = NULL;
+	uint64_t sstart, self_start = 0;
+	int64_t deadline;
+	char err[512];
+	pid_t spid;
+	int ret;
+
+	if (!serve_live(s, &spid, &sstart))
+		return 0;
+	ret = store_open(s->state_dir, &st, err, sizeof(err));
+	if (ret < 0)
+		return 0;
+	ret = run_handoff_mark(s, st, req, plan);
+	if (ret < 0)
+		goto out;
+	kill(spid, SIGUSR2);
+	deadline = mono_ms() + HANDOFF_WAIT_MS;
+	for (;;) {
+		struct run_rec r;
+		int64_t sup = 0;
+
+		if (runrec_get(st, plan->id, &r, NULL, 0) == 0) {
+			sup = r.supervisor_pid;
+			run_rec_free(&r);
+		}
+		if (sup > 0) {
+			ret = 1;
+			goto out;
+		}
+		if (mono_ms() >= deadline || !proc_alive(spid, sstart))
+			break;
+		sleep_ms(5);
+	}
+	/* Not taken in time: whoever registers first has it, in one guarded
+	 * UPDATE, so the run is neither lost nor started twice. */
+	proc_start_time(getpid(), &self_start);
+	ret = runrec_take_supervisor(st, plan->id, getpid(), self_start);
+	ret = ret == 1 ? 2 : ret == 0 ? 1 : ret;
+out:
+	store_close(st);
+	return ret < 0 ? 0 : ret;
+}
+
+static void hosted_free(struct hosted *r)
+{
+	if (r == NULL)
+		return;
+	free(r->envv);
+	json_decref(r->js);
+	json_decref(r->ho);
+	free(r);
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+	return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Builds the hosted run from its record.  0 or -EINVAL (err set). */
+static int hosted_from_rec(struct run_host *h, const struct run_rec *rec, struct hosted *r,
+			   char *err, size_t errlen)
+{
+	json_t *v, *ho;
+	size_t i;
+
+	r->js = json_loads(rec->request ? rec->request : "", 0, NULL);
+	v = r->js ? json_object_get(r->js, "handoff") : NULL;
+	r->ho = json_is_string(v) ? json_loads(json_string_value(v), 0, NULL) : NULL;
+	ho = r->ho;
+	if (r->js == NULL || ho == NULL || !jstr(ho, "script_path") || !jstr(ho, "ext") ||
+	    !jstr(ho, "interp") || !jstr(ho, "runner_dir")) {
+		snprintf(err, errlen, "run %lld: request.handoff is missing or not valid JSON",
+			 (long long)rec->id);
+		return -EINVAL;
+	}
+	/* The request */
+	snprintf(r->script_id, sizeof(r->script_id), "%s", rec->script_id);
+	r->req.script_id = r->script_id;
+	json_array_foreach(json_object_get(r->js, "args"), i, v)
+		if (i < RUN_MAX_ARGS && json_is_string(v))
+			r->req.args[r->req.n_args++] = json_string_value(v);
+	json_array_foreach(json_object_get(r->js, "env"), i, v)
+		if (i < RUN_MAX_ENV && json_is_string(v))
+			r->req.env[r->req.n_env++] = json_string_value(v);
+	r->req.timeout_ns = (uint64_t)jint(r->js, "timeout_ms") * 1000000ULL;
+	r->req.user = jstr(r->js, "user");
+	r->req.restart = jstr(r->js, "restart");
+	r->req.max_restarts = (unsigned)jint(r->js, "max_restarts");
+	r->req.attempt = (unsigned)jint(r->js, "attempt");
+	r->req.restart_of = jint(r->js, "restart_of");
+	r->req.net = jstr(r->js, "network");
+	r->req.drop = json_is_true(json_object_get(ho, "drop"));
+	r->req.uid = (uid_t)jint(ho, "uid");
+	r->req.gid = (gid_t)jint(ho, "gid");
+	snprintf(r->req.home, sizeof(r->req.home), "%s", jstr(ho, "home") ? jstr(ho, "home") : "");
+	/* The plan */
+	r->plan.id = rec->id;
+	snprintf(r->plan.marker, sizeof(r->plan.marker), "%s", rec->marker);
+	snprintf(r->plan.script_path, sizeof(r->plan.script_path), "%s", jstr(ho, "script_path"));
+	snprintf(r->plan.ext, sizeof(r->plan.ext), "%s", jstr(ho, "ext"));
+	snprintf(r->plan.interp, sizeof(r->plan.interp), "%s", jstr(ho, "interp"));
+	json_array_foreach(json_object_get(ho, "interp_args"), i, v)
+		if (i < 2 && json_is_string(v))
+			r->plan.interp_args[r->plan.n_interp_args++] = json_string_value(v);
+	/* The submitter's settings that shape supervision */
+	r->s = *h->s;
+	r->s.runner_dir = (char *)jstr(ho, "runner_dir");
+	r->s.runner_dir_configured = json_is_true(json_object_get(ho, "runner_dir_configured"));
+	r->s.exec_mode = jint(ho, "exec_mode") == EXEC_DIRECT ? EXEC_DIRECT : EXEC_INTERPRETER;
+	r->s.kill_grace_ns = (uint64_t)jint(ho, "kill_grace_ns");
+	r->s.max_log = (uint64_t)jint(ho, "max_log");
+	r->s.cpu_limit_s = (uint64_t)jint(ho, "cpu_limit_s");
+	r->s.memory_limit = (uint64_t)jint(ho, "memory_limit");
+	r->s.max_procs = (uint64_t)jint(ho, "max_procs");
+	r->s.max_files = (uint64_t)jint(ho, "max_files");
+	r->s.max_file_size = (uint64_t)jint(ho, "max_file_size");
+	r->s.use_cgroup = json_is_true(json_object_get(ho, "use_cgroup"));
+	r->s.max_concurrent = (uint64_t)jint(ho, "max_concurrent");
+	r->s.max_execution_ns = (uint64_t)jint(ho, "max_execution_ns");
+	r->s.net_none = json_is_true(json_object_get(ho, "net_none"));
+	v = json_object_get(ho, "environ");
+	r->envv = calloc(json_array_size(v) + 1, sizeof(*r->envv));
+	if (r->envv == NULL) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	{
+		json_t *e;
+		size_t n = 0;
+
+		json_array_foreach(v, i, e)
+			if (json_is_string(e))
+				r->envv[n++] = (char *)json_string_value(e);
+	}
+	sup_init(&r->x, &r->s, &r->req, &r->plan);
+	r->x.host = h;
+	r->x.st = h->st;
+	r->x.envv = r->envv;
+	return 0;
+}
+
+int run_host_open(const struct settings *s, struct store *st, struct run_host **hp, char *err,
+		  size_t errlen)
+{
+	struct run_host *h = calloc(1, sizeof(*h));
+	int ret;
+
+	if (h == NULL)
+		return -ENOMEM;
+	h->s = s;
+	h->st = st;
+	h->lock_fd = -1;
+	h->self = getpid();
+	proc_start_time(h->self, &h->self_start);
+	/* Orphans of every hosted run come to serve (the marker finds them
+	 * for their run's teardown). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	{
+		/* Two pipes per running run: the default soft limit (1024)
+		 * would stop serve near 500 runs.  A child gets its own limit
+		 * (RUNNER_MAX_FILES) in spawn. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	ret = watchdog_multi_start(&h->wd);
+	if (ret < 0) {
+		snprintf(err, errlen, "watchdog: %s", strerror(-ret));
+		free(h);
+		return ret;
+	}
+	*hp = h;
+	return 0;
+}
+
+int run_host_announce(struct run_host *h, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32], buf[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/%s", h->s->state_dir, HANDOFF_LOCK);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s is held by another runner serve", path);
+		close(fd);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
+	n = snprintf(buf, sizeof(buf), "%d %llu\n", (int)h->self,
+		     (unsigned long long)h->self_start);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		int e = errno ? errno : EIO;
+
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	h->lock_fd = fd;
+	return 0;
+}
+
+void run_host_withdraw(struct run_host *h)
+{
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
+	h->lock_fd = -1;
+}
+
+size_t run_host_live(const struct run_host *h)
+{
+	return h->n;
+}
+
+bool run_host_has(const struct run_host *h, int64_t id)
+{
+	for (struct hosted *r = h->runs; r; r = r->next)
+		if (r->plan.id == id)
+			return true;
+	return false;
+}
+
+/* The watchdog died (it should not): a new one, told every live domain. */
+static void host_wd_restart(struct run_host *h)
+{
+	watchdog_done(&h->wd);
+	if (watchdog_multi_start(&h->wd) < 0)
+		return;
+	for (struct hosted *r = h->runs; r; r = r->next)
+		if (r->launched && (r->x.have_cg || r->x.pid > 0 || r->x.rundir[0]))
+			watchdog_multi_add(&h->wd, r->x.have_cg ? r->x.cg.path : NULL,
+					   r->x.marker_kv);
+}
+
+static void host_wd_add(struct run_host *h, struct sup *x)
+{
+	if (watchdog_multi_add(&h->wd, x->have_cg ? x->cg.path : NULL, x->marker_kv) < 0) {
+		host_wd_restart(h);
+		watchdog_multi_add(&h->wd, x->have_cg ? x->cg.path : NULL, x->marker_kv);
+	}
+}
+
+static void host_wd_del(struct run_host *h, struct sup *x)
+{
+	watchdog_multi_del(&h->wd, x->marker_kv);
+}
+
+static void host_reap(struct run_host *h)
+{
+	struct rusage ru;
+	int ws;
+	pid_t p;
+
+	while ((p = wait4(-1, &ws, WNOHANG, &ru)) > 0) {
+		struct hosted *r;
+
+		if (p == h->wd.pid) {
+			h->wd.pid = -1;
+			host_wd_restart(h);
+			continue;
+		}
+		for (r = h->runs; r; r = r->next)
+			if (sup_reaped(&r->x, p, ws, &ru))
+				break;
+	}
+}
+
+void run_host_sigchld(struct run_host *h)
+{
+	host_reap(h);
+}
+
+void run_host_check_cancel(struct run_host *h)
+{
+	for (struct hosted *r = h->runs; r; r = r->next)
+		if (!run_state_final(r->x.m.state))
+			check_cancel(&r->x);
+}
+
+void run_host_cancel(struct run_host *h, int64_t id, const char *why)
+{
+	for (struct hosted *r = h->runs; r; r = r->next) {
+		if ((id && r->plan.id != id) || run_state_final(r->x.m.state))
+			continue;
+		if (r->x.cancel_why == NULL)
+			r->x.cancel_why = why;
+		step(&r->x, EV_CANCEL);
+	}
+}
+
+/* Takes a run handed over; 1 taken, 0 someone else has it, -errno. */
+int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
+{
+	struct hosted *r, **pp;
+	struct run_rec rec;
+	int ret;
+
+	ret = runrec_take_supervisor(h->st, id, h->self, h->self_start);
+	if (ret <= 0)
+		return ret;
+	ret = runrec_get(h->st, id, &rec, err, errlen);
+	if (ret < 0)
+		return ret;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		run_rec_free(&rec);
+		return -ENOMEM;
+	}
+	ret = hosted_from_rec(h, &rec, r, err, errlen);
+	run_rec_free(&rec);
+	if (ret < 0) {
+		struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
+					 .error = err };
+
+		runrec_finish(h->st, id, &v);
+		hosted_free(r);
+		return ret;
+	}
+	for (pp = &h->runs; *pp && (*pp)->plan.id < id; pp = &(*pp)->next)
+		;
+	r->next = *pp;
+	*pp = r;
+	h->n++;
+	h->next_claim_ms = 0;
+	return 1;
+}
+
+int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, const char *e),
+			  void *ctx)
+{
+	sqlite3_stmt *q;
+	int64_t ids[256];
+	char err[1024];
+	int n = 0, taken = 0, i, rc;
+
+	if (h->lock_fd < 0)
+		return 0;
+	rc = sqlite3_prepare_v2(store_db(h->st), "SELECT id FROM runs WHERE status = 'QUEUED' AND "
+				"supervisor_pid IS NULL AND json_valid(request) AND "
+				"json_extract(request, '$.handoff') IS NOT NULL ORDER BY id",
+				-1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
+		ids[n++] = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	for (i = 0; i < n; i++) {
+		err[0] = '\0';
+		rc = run_host_take(h, ids[i], err, sizeof(err));
+		if (rc > 0)
+			taken++;
+		if (cb)
+			cb(ctx, ids[i], rc > 0 ? NULL : rc == 0 ? "taken by its submitter" :
+			   err[0] ? err : strerror(-rc));
+	}
+	return taken;
+}
+
+static int64_t rec_id_of(const struct hosted *r)
+{
+	return r->plan.id;
+}
+
+/* Claims slots for queued runs in submission order; at the first that
+ * cannot start yet, the rest cannot either (runrec_claim keeps the order). */
+static void host_claims(struct run_host *h)
+{
+	int64_t now = mono_ms();
+
+	if (now < h->next_claim_ms)
+		return;
+	h->next_claim_ms = now + QUEUE_POLL_MS;
+	for (struct hosted *r = h->runs; r; r = r->next) {
+		int c;
+
+		if (r->launched || run_state_final(r->x.m.state))
+			continue;
+		c = runrec_claim(h->st, rec_id_of(r), r->s.max_concurrent);
+		if (c == 1) {
+			step(&r->x, EV_CLAIM);
+			r->launched = true;
+			r->started = sup_launch(&r->x) == 0;
+			continue;
+		}
+		if (c == -ECANCELED) {
+			/* A verdict was written by someone else (cancel of
+			 * a run whose supervisor looked gone): keep it. */
+			run_machine_init(&r->x.m, RS_LOST);
+			r->foreign_verdict = true;
+			continue;
+		}
+		if (c < 0 && c != -EBUSY) {
+			snprintf(r->x.error, sizeof(r->x.error), "claim a slot: %s", strerror(-c));
+			run_machine_init(&r->x.m, RS_FAILED);
+			continue;
+		}
+		break;
+	}
+}
+
+int run_host_turn(struct run_host *h, int fd, int max_ms, void (*ended)(void *ctx, int64_t id,
+		  int state, const char *text), void *ctx)
+{
+	struct hosted *r, **pp;
+	int64_t now = mono_ms(), t = max_ms;
+	size_t n = 0;
+	int ret = 0, k;
+
+	if (h->pf_cap < 1 + 2 * h->n) {
+		size_t cap = (1 + 2 * h->n) * 2;
+		struct pollfd *pf = realloc(h->pf, cap * sizeof(*pf));
+
+		if (pf == NULL)
+			return -ENOMEM;
+		h->pf = pf;
+		h->pf_cap = cap;
+	}
+	h->pf[n].fd = fd;
+	h->pf[n].events = POLLIN;
+	h->pf[n++].revents = 0;
+	for (r = h->runs; r; r = r->next) {
+		int64_t d;
+
+		if (!r->launched) {
+			d = run_state_final(r->x.m.state) ? 0 : h->next_claim_ms - now;
+			if (d < 0)
+				d = 0;
+		} else {
+			n += (size_t)sup_pollfds(&r->x, h->pf + n);
+			d = sup_next_ms(&r->x, now);
+		}
+		if (d >= 0 && (t < 0 || d < t))
+			t = d < 0 ? 0 : d;
+	}
+	k = poll(h->pf, (nfds_t)n, t > INT32_MAX ? INT32_MAX : (int)t);
+	if (k > 0) {
+		size_t i;
+
+		ret = (h->pf[0].revents & POLLIN) != 0;
+		/* A run's descriptors are found by value: a run that closed
+		 * one since (EOF) cannot be confused, fds are not reused
+		 * before the next turn. */
+		for (i = 1; i < n; i++) {
+			if (!h->pf[i].revents)
+				continue;
+			for (r = h->runs; r; r = r->next)
+				if (r->launched && (r->x.out_rd == h->pf[i].fd ||
+						    r->x.err_rd == h->pf[i].fd)) {
+					sup_on_fd(&r->x, &h->pf[i]);
+					break;
+				}
+		}
+	}
+	host_claims(h);
+	for (r = h->runs; r; r = r->next) {
+		if (r->started && ended) {
+			char what[PATH_MAX + 64];
+
+			snprintf(what, sizeof(what), "pid=%d domain=%s", (int)r->x.pid,
+				 r->x.have_cg ? r->x.cg.path : "process-group+marker");
+			ended(ctx, r->plan.id, RS_RUNNING, what);
+		}
+		r->started = false;
+		if (r->launched && !run_state_final(r->x.m.state))
+			sup_tick(&r->x);
+	}
+	/* Ended runs: teardown and verdict, then gone. */
+	for (pp = &h->runs; *pp;) {
+		char err[1024];
+		int st;
+
+		r = *pp;
+		if (!run_state_final(r->x.m.state)) {
+			pp = &r->next;
+			continue;
+		}
+		if (r->foreign_verdict) {
+			st = -ECANCELED;
+		} else {
+			st = sup_conclude(&r->x, r->launched, err, sizeof(err));
+		}
+		if (ended)
+			ended(ctx, r->plan.id, st, st < 0 ? (st == -ECANCELED ? NULL : err) :
+			      (r->x.error[0] ? r->x.error : NULL));
+		*pp = r->next;
+		h->n--;
+		hosted_free(r);
+	}
+	return ret;
+}
+
+void run_host_close(struct run_host *h)
+{
+	if (h == NULL)
+		return;
+	run_host_withdraw(h);
+	/* Runs still hosted now are left to the watchdog: it kills them
+	 * when we are gone (the caller has stopped them first). */
+	if (h->n == 0)
+		watchdog_done(&h->wd);
+	else if (h->wd.fd >= 0)
+		close(h->wd.fd);
+	if (h->wd.pid > 0)
+		waitpid(h->wd.pid, NULL, 0);
+	while (h->runs) {
+		struct hosted *r = h->runs;
+
+		h->runs = r->next;
+		hosted_free(r);
+	}
+	free(h->pf);
+	free(h);
 }
 
 int run_daemon_start(const struct settings *s, int *ready_fd, char *err, size_t errlen)
@@ -1191,7 +2018,17 @@ int run_detach(const struct settings *s, const struct run_request *req,
 	       const struct run_plan *plan, char *err, size_t errlen)
 {
 	char serr[2048];
-	int ready_fd, rc = run_daemon_start(s, &ready_fd, err, errlen);
+	int ready_fd, rc;
+
+	/* A live serve supervises it in its own loop, if it takes it in
+	 * time; otherwise (or without serve) a supervisor of its own. */
+	rc = handoff(s, req, plan);
+	if (rc == 1)
+		return 0;
+	if (rc == 2)
+		fprintf(stderr, "runner: run %lld: runner serve did not take it within %d ms; "
+			"it gets a supervisor of its own\n", (long long)plan->id, HANDOFF_WAIT_MS);
+	rc = run_daemon_start(s, &ready_fd, err, errlen);
 
 	if (rc == 0) {
 		if (run_supervise(s, req, plan, ready_fd, NULL, serr, sizeof(serr)) < 0)
@@ -1209,12 +2046,6 @@ int run_detach(const struct settings *s, const struct run_request *req,
 
 /* ---- from other processes: cancel, wait, recover ---- */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* A pidfd on the run's live supervisor, or -1.  The supervisor exits
  * right after writing the verdict, so its exit is the event to wait for;

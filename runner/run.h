@@ -2,7 +2,8 @@
  * supervisor that takes it from QUEUED to its verdict.
  *
  * The supervisor is the `runner exec` process itself, or with --detach a
- * double-forked process in its own session that outlives the command.  It
+ * live `runner serve` (run_host_*, below) or else a double-forked process
+ * in its own session that outlives the command.  It
  * waits for a concurrency slot (runrec_claim), stages the script in a
  * per-run directory of the runner directory (its working directory), puts
  * the child in a per-run cgroup (or, without one, relies on being a child
@@ -123,5 +124,50 @@ int run_recover(struct store *st, void (*cb)(void *ctx, int64_t id, const char *
 int run_recover_policy(const struct settings *s, struct store *st,
 		       void (*cb)(void *ctx, int64_t id, const char *line), void *ctx,
 		       char *err, size_t errlen);
+
+/* ---- many runs in one process (runner serve) ----
+ *
+ * A host supervises runs in the caller's loop: one store connection (the
+ * caller's), one watchdog process for all its runs (it kills every live
+ * run's domain when the host's process dies), per-run state kept small
+ * (log buffers only once output comes).  The caller blocks SIGCHLD,
+ * SIGUSR1 and SIGUSR2 into its signalfd and passes them on: SIGCHLD to
+ * run_host_sigchld, SIGUSR1 (runner cancel) to run_host_check_cancel,
+ * SIGUSR2 (a run handed over) to run_host_take_pending. */
+struct run_host;
+
+int run_host_open(const struct settings *s, struct store *st, struct run_host **h, char *err,
+		  size_t errlen);
+/* Lets exec --detach hand runs over (the lock file <state>/serve.lock,
+ * held while taking): -EBUSY when another serve holds it. */
+int run_host_announce(struct run_host *h, char *err, size_t errlen);
+/* Stops taking handed-over runs (a submitter then supervises its own). */
+void run_host_withdraw(struct run_host *h);
+/* Marks a QUEUED run as handed over: request.handoff gets what its
+ * supervisor needs from the submitter (plan, settings, environment). */
+int run_handoff_mark(const struct settings *s, struct store *st, const struct run_request *req,
+		     const struct run_plan *plan);
+/* Takes one handed-over run (guarded: 1 taken, 0 someone else has it). */
+int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen);
+/* Takes every handed-over run nobody supervises; cb gets each (error NULL
+ * when taken).  Returns the number taken. */
+int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, const char *e),
+			  void *ctx);
+/* One turn: polls fd and the runs' pipes for at most max_ms (less when a
+ * run's timer is due), then moves every run's machine; cb (may be NULL)
+ * gets each run that started (RS_RUNNING, text "pid=… domain=…") and each
+ * that got its verdict (the state, or -errno; text: the error).  Returns 1
+ * when fd is readable, 0, or -errno. */
+int run_host_turn(struct run_host *h, int fd, int max_ms,
+		  void (*cb)(void *ctx, int64_t id, int state, const char *text), void *ctx);
+void run_host_sigchld(struct run_host *h);
+void run_host_check_cancel(struct run_host *h);
+/* Cancels run id (0: every hosted run) with why as the reason. */
+void run_host_cancel(struct run_host *h, int64_t id, const char *why);
+size_t run_host_live(const struct run_host *h);
+bool run_host_has(const struct run_host *h, int64_t id);
+/* Ends the host: the watchdog is told all is done when no run is live,
+ * else it is left to kill what remains once this process exits. */
+void run_host_close(struct run_host *h);
 
 #endif

@@ -224,6 +224,15 @@ int runrec_set_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t star
 	return ret < 0 ? ret : 0;
 }
 
+int runrec_take_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t start)
+{
+	int64_t v[3] = { pid, (int64_t)start, id };
+	int ret = update(st, "UPDATE runs SET supervisor_pid = ?, supervisor_start = ? WHERE id = ? "
+			 "AND status = 'QUEUED' AND supervisor_pid IS NULL", 3, v);
+
+	return ret < 0 ? ret : ret > 0;
+}
+
 static int count_q(struct store *st, const char *sql, int64_t arg, int64_t *out)
 {
 	sqlite3_stmt *s;

@@ -70,6 +70,11 @@ int runrec_list(struct store *st, const char *where_status, runrec_cb cb, void *
 		char *err, size_t errlen);
 
 int runrec_set_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t start);
+/* Registers pid as the supervisor of a QUEUED run nobody supervises yet, in
+ * one guarded UPDATE: of two processes offered the same run (runner serve
+ * and the exec --detach that handed it over) exactly one gets it.  Returns
+ * 1 taken, 0 someone else has it or it is no longer QUEUED, -errno. */
+int runrec_take_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t start);
 
 /* Tries to take a concurrency slot for a QUEUED run, in one IMMEDIATE
  * transaction: the run becomes RUNNING when fewer than max runs are RUNNING

@@ -48,6 +48,8 @@ static void say_line(const char *line)
 
 /* The runner scripts this serve wrote (see botscript.h). */
 static struct botscripts *bots;
+/* The runs serve supervises itself, in its loop (run.h). */
+static struct run_host *host;
 
 static int64_t mono_ms(void)
 {
@@ -243,9 +245,16 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	via = bots ? botscripts_path_for(bots, r) : NULL;
 	if (via)
 		snprintf(plan.script_path, sizeof(plan.script_path), "%s", via);
-	if (run_detach(&s2, req, &plan, err, sizeof(err)) < 0) {
+	/* serve supervises the new run itself, like a run handed over by
+	 * exec --detach (and so with the same record of what it needs). */
+	err[0] = '\0';
+	if (run_handoff_mark(&s2, st, req, &plan) < 0 || run_host_take(host, plan.id, err, sizeof(err)) != 1) {
+		struct run_verdict fv = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
+					  .error = "runner serve could not supervise the restart" };
+
+		runrec_finish(st, plan.id, &fv);
 		say("restart-failed run=%lld as=%lld error=\"%s\"", (long long)r->id,
-		    (long long)plan.id, err);
+		    (long long)plan.id, err[0] ? err : "cannot supervise it");
 		restart_failed(r->id, maxr);
 		goto out;
 	}
@@ -280,6 +289,7 @@ static void restarts(const struct settings *s, struct store *st)
 
 struct live {
 	int64_t ids[4096];
+	bool ours[4096];	/* supervised by this serve */
 	size_t n;
 };
 
@@ -299,8 +309,63 @@ static int pick_live(void *ctx, const struct run_rec *r)
 	return 0;
 }
 
-/* SIGTERM: the runs serve keeps alive are cancelled or waited for. */
-static void stop(const struct settings *s, struct store *st)
+static void ended(void *ctx, int64_t id, int state, const char *error)
+{
+	(void)ctx;
+	if (state == RS_RUNNING)
+		say("started run=%lld %s", (long long)id, error);
+	else if (state == -ECANCELED)
+		say("ended run=%lld status=elsewhere", (long long)id);
+	else if (state < 0)
+		say("ended run=%lld error=\"%s\"", (long long)id, error ? error : strerror(-state));
+	else
+		say("ended run=%lld status=%s%s%s%s", (long long)id,
+		    run_state_name((enum run_state)state), error ? " error=\"" : "",
+		    error ? error : "", error ? "\"" : "");
+}
+
+static void took(void *ctx, int64_t id, const char *e)
+{
+	(void)ctx;
+	if (e == NULL)
+		say("supervising run=%lld from=exec-detach", (long long)id);
+}
+
+/* Turns of the loop until none of ids[0..n) is hosted any more; another
+ * SIGTERM or SIGINT cancels every hosted run meanwhile. */
+static void drain(int sigfd, const int64_t *ids, size_t n, bool all)
+{
+	struct signalfd_siginfo si;
+	bool again = false;
+
+	for (;;) {
+		size_t i, left = 0;
+
+		for (i = 0; i < n; i++)
+			left += run_host_has(host, ids[i]);
+		if ((all ? run_host_live(host) : left) == 0)
+			return;
+		if (run_host_turn(host, sigfd, 1000, ended, NULL) != 1)
+			continue;
+		while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo == SIGCHLD)
+				run_host_sigchld(host);
+			else if (si.ssi_signo == SIGUSR1)
+				run_host_check_cancel(host);
+			else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !again) {
+				again = true;
+				say("stop-cancel-all signal=%s runs=%zu", strsignal((int)si.ssi_signo),
+				    run_host_live(host));
+				run_host_cancel(host, 0, "cancelled: runner serve was stopped twice");
+			}
+		}
+	}
+}
+
+/* SIGTERM: the runs serve keeps alive are cancelled or waited for; the
+ * other runs it supervises are supervised to their end (a second SIGTERM
+ * cancels them). */
+static void stop(const struct settings *s, struct store *st, int sigfd)
 {
 	struct live *l = calloc(1, sizeof(*l));
 	char err[512];
@@ -311,7 +376,17 @@ static void stop(const struct settings *s, struct store *st)
 	if (l == NULL)
 		return;
 	runrec_list(st, NULL, pick_live, l, err, sizeof(err));
+	/* Ours first, without blocking, then the other supervisors'. */
+	for (i = 0; i < l->n; i++)
+		l->ours[i] = run_host_has(host, l->ids[i]);
+	if (!s->serve_stop_wait)
+		for (i = 0; i < l->n; i++)
+			if (l->ours[i])
+				run_host_cancel(host, l->ids[i], "cancelled: runner serve stopping "
+						"(RUNNER_SERVE_STOP=cancel)");
 	for (i = 0; i < l->n; i++) {
+		if (l->ours[i])
+			continue;
 		if (s->serve_stop_wait) {
 			r = run_wait(st, l->ids[i], 0, err, sizeof(err));
 			say("stop-waited run=%lld status=%s", (long long)l->ids[i],
@@ -323,14 +398,48 @@ static void stop(const struct settings *s, struct store *st)
 			    r < 0 ? strerror(-r) : run_state_name((enum run_state)r));
 		}
 	}
+	drain(sigfd, l->ids, l->n, false);
+	for (i = 0; i < l->n; i++) {
+		struct run_rec rec;
+
+		if (!l->ours[i] || runrec_get(st, l->ids[i], &rec, NULL, 0) < 0)
+			continue;
+		/* Only the ones that were ours: the others are said above. */
+		say("%s run=%lld status=%s", s->serve_stop_wait ? "stop-waited" : "stop-cancelled",
+		    (long long)l->ids[i], run_state_name(rec.state));
+		run_rec_free(&rec);
+	}
+	if (run_host_live(host)) {
+		say("stop-waiting runs=%zu (another SIGTERM cancels them)", run_host_live(host));
+		drain(sigfd, NULL, 0, true);
+	}
 	free(l);
+}
+
+/* Takes the handoff lock when it can; says so when that changes. */
+static void announce(const struct settings *s, bool first)
+{
+	static bool on;
+	char herr[PATH_MAX + 128];
+
+	if (on)
+		return;
+	if (run_host_announce(host, herr, sizeof(herr)) < 0) {
+		if (first)
+			say("handoff-off error=\"%s\" (exec --detach runs get supervisors of their "
+			    "own; tried again every second)", herr);
+		return;
+	}
+	on = true;
+	say("handoff-on lock=%s/serve.lock (exec --detach hands runs to this serve)", s->state_dir);
+	run_host_take_pending(host, took, NULL);
 }
 
 int serve_main(const struct settings *s, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	sigset_t set, old;
-	int64_t next_house;
+	int64_t next_house, next_tick;
 	int sigfd, ret;
 	bool running = true;
 
@@ -338,6 +447,9 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);	/* the runs serve supervises */
+	sigaddset(&set, SIGUSR1);	/* runner cancel of one of them */
+	sigaddset(&set, SIGUSR2);	/* exec --detach handed a run over */
 	if (sigprocmask(SIG_BLOCK, &set, &old) < 0 ||
 	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		snprintf(err, errlen, "signals: %s", strerror(errno));
@@ -353,21 +465,36 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		goto out;
 	}
+	ret = run_host_open(s, st, &host, err, errlen);
+	if (ret < 0)
+		goto out;
 	say("started pid=%d state=%s cleanup_interval_ms=%llu stop=%s", (int)getpid(),
 	    s->state_dir, (unsigned long long)(s->cleanup_interval_ns / 1000000),
 	    s->serve_stop_wait ? "wait" : "cancel");
+	/* Recover first: a run of a serve that died is LOST (its watchdog
+	 * killed it), not taken again. */
 	housekeeping(s, st);
+	announce(s, true);
 	next_house = mono_ms() + (int64_t)(s->cleanup_interval_ns / 1000000);
+	next_tick = 0;
 	while (running) {
-		struct pollfd pf = { .fd = sigfd, .events = POLLIN };
 		struct signalfd_siginfo si;
-		int64_t left = next_house - mono_ms();
+		int64_t left = next_house - mono_ms(), tick = next_tick - mono_ms();
 
-		/* Restarts are looked at every second; their backoff is
-		 * counted in seconds. */
-		if (poll(&pf, 1, (int)(left < 1000 ? (left > 0 ? left : 0) : 1000)) > 0) {
+		if (tick < left)
+			left = tick;
+		/* The runs' pipes and timers wake the loop as they need;
+		 * restarts are looked at every second (their backoff is
+		 * counted in seconds). */
+		if (run_host_turn(host, sigfd, (int)(left > 0 ? left : 0), ended, NULL) == 1) {
 			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
+				if (si.ssi_signo == SIGCHLD) {
+					run_host_sigchld(host);
+				} else if (si.ssi_signo == SIGUSR1) {
+					run_host_check_cancel(host);
+				} else if (si.ssi_signo == SIGUSR2) {
+					run_host_take_pending(host, took, NULL);
+				} else if (si.ssi_signo == SIGHUP) {
 					say("hangup: housekeeping now");
 					next_house = 0;
 				} else {
@@ -378,6 +505,13 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 		}
 		if (!running)
 			break;
+		if (mono_ms() < next_tick)
+			continue;
+		next_tick = mono_ms() + 1000;
+		/* Another serve that held the lock may have gone. */
+		announce(s, false);
+		/* A handed-over run whose signal was merged with another. */
+		run_host_take_pending(host, took, NULL);
 		botscripts_sync(s, st, bots, say_line);
 		restarts(s, st);
 		if (mono_ms() >= next_house) {
@@ -385,11 +519,15 @@ int serve_main(const struct settings *s, char *err, size_t errlen)
 			next_house = mono_ms() + (int64_t)(s->cleanup_interval_ns / 1000000);
 		}
 	}
-	stop(s, st);
+	/* No more runs handed over: a submitter now supervises its own. */
+	run_host_withdraw(host);
+	stop(s, st, sigfd);
 	botscripts_remove_all(bots, say_line);
 	say("stopped");
 	ret = 0;
 out:
+	run_host_close(host);
+	host = NULL;
 	free(bots);
 	bots = NULL;
 	store_close(st);

@@ -82,6 +82,8 @@ static void __attribute__((noreturn)) watchdog_main(int fd, const char *cgroup_p
 	_exit(0);
 }
 
+static void __attribute__((noreturn)) watchdog_multi_main(int fd);
+
 int watchdog_exec_main(int argc, char **argv)
 {
 	char *end;
@@ -89,6 +91,14 @@ int watchdog_exec_main(int argc, char **argv)
 
 	sigset_t none;
 
+	if (argc == 3 && strcmp(argv[1], WATCHDOG_MULTI_ARGV1) == 0) {
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		fd = strtol(argv[2], &end, 10);
+		if (*end || fd < 0 || fd > 1 << 20)
+			return 2;
+		watchdog_multi_main((int)fd);
+	}
 	if (argc != 5 || strcmp(argv[1], WATCHDOG_ARGV1) != 0)
 		return 2;
 	/* Started with every signal blocked (see spawn_helper). */
@@ -250,4 +260,202 @@ void watchdog_done(struct watchdog *w)
 	}
 	close(w->fd);
 	w->fd = -1;
+}
+
+/* ---- one watchdog for many runs ---- */
+
+struct wd_ent {
+	char *marker;
+	char *cgroup;		/* NULL: none */
+};
+
+static void multi_line(struct wd_ent **v, size_t *n, size_t *cap, char *line)
+{
+	char *tab;
+	size_t i;
+
+	if (line[0] == '+') {
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			struct wd_ent *nv = realloc(*v, nc * sizeof(**v));
+
+			if (nv == NULL)
+				return;
+			*v = nv;
+			*cap = nc;
+		}
+		tab = strchr(line + 1, '\t');
+		if (tab)
+			*tab++ = '\0';
+		(*v)[*n].marker = strdup(line + 1);
+		(*v)[*n].cgroup = tab && *tab ? strdup(tab) : NULL;
+		if ((*v)[*n].marker)
+			(*n)++;
+	} else if (line[0] == '-') {
+		for (i = 0; i < *n; i++) {
+			if (strcmp((*v)[i].marker, line + 1) == 0) {
+				free((*v)[i].marker);
+				free((*v)[i].cgroup);
+				(*v)[i] = (*v)[--*n];
+				break;
+			}
+		}
+	}
+}
+
+static void __attribute__((noreturn)) watchdog_multi_main(int fd)
+{
+	struct wd_ent *v = NULL;
+	size_t n = 0, cap = 0, len = 0, i;
+	char buf[8192];
+	ssize_t r;
+
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	prctl(PR_SET_NAME, "runner-watchdog", 0, 0, 0);
+	for (;;) {
+		char *nl;
+
+		do
+			r = read(fd, buf + len, sizeof(buf) - 1 - len);
+		while (r < 0 && errno == EINTR);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (buf[0] == 'D') {
+			cov_flush();
+			_exit(0);
+		}
+		while ((nl = memchr(buf, '\n', len)) != NULL) {
+			*nl = '\0';
+			multi_line(&v, &n, &cap, buf);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+			if (len && buf[0] == 'D') {
+				cov_flush();
+				_exit(0);
+			}
+		}
+		if (len == sizeof(buf) - 1)
+			len = 0;	/* no line is that long: drop garbage */
+	}
+	/* serve died: every cgroup killed at once (each cgroup.kill waits
+	 * for an RCU grace period; one after another would add them up),
+	 * then waited for and removed, then the marker sweeps. */
+	for (i = 0; i < n; i++) {
+		struct cgroup_run cg;
+
+		if (v[i].cgroup == NULL)
+			continue;
+		memset(&cg, 0, sizeof(cg));
+		cgroup_attach(v[i].cgroup, &cg);
+		cgroup_kill(&cg);
+	}
+	for (i = 0; i < n; i++)
+		domain_kill_orphaned(v[i].cgroup, v[i].marker, 10000);
+	cov_flush();
+	_exit(0);
+}
+
+static int multi_write(struct watchdog *w, const char *a, const char *b, const char *c)
+{
+	char line[PATH_MAX + 256];
+	size_t off = 0;
+	int l = snprintf(line, sizeof(line), "%s%s%s%s\n", a, b, c ? "\t" : "", c ? c : "");
+
+	if (w->fd < 0)
+		return -EPIPE;
+	if (l <= 0 || (size_t)l >= sizeof(line))
+		return -ENAMETOOLONG;
+	/* Blocking, and under PIPE_BUF: one atomic write, or none. */
+	while (off < (size_t)l) {
+		ssize_t r = write(w->fd, line + off, (size_t)l - off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+int watchdog_multi_add(struct watchdog *w, const char *cgroup_path, const char *marker)
+{
+	return multi_write(w, "+", marker, cgroup_path ? cgroup_path : "");
+}
+
+int watchdog_multi_del(struct watchdog *w, const char *marker)
+{
+	return multi_write(w, "-", marker, NULL);
+}
+
+int watchdog_multi_start(struct watchdog *w)
+{
+	char self[PATH_MAX];
+	sigset_t none;
+	ssize_t sl;
+	int p[2], fd;
+
+	w->pid = -1;
+	w->fd = -1;
+	sl = readlink("/proc/self/exe", self, sizeof(self) - sizeof(WATCHDOG_HELPER) - 2);
+	self[sl > 0 ? sl : 0] = '\0';
+	if (strrchr(self, '/') != NULL) {
+		strcpy(strrchr(self, '/') + 1, WATCHDOG_HELPER);
+		if (access(self, X_OK) < 0)
+			self[0] = '\0';
+	} else {
+		self[0] = '\0';
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	/* Started once per serve, so a plain fork is cheap enough; the
+	 * helper is exec'd so that no copy of serve's memory stays. */
+	w->pid = fork();
+	if (w->pid < 0) {
+		int e = errno;
+
+		close(p[0]);
+		close(p[1]);
+		return -e;
+	}
+	if (w->pid == 0) {
+		if (p[0] != 3) {
+			if (dup2(p[0], 3) < 0)
+				_exit(127);
+			close(p[0]);
+		} else {
+			fcntl(3, F_SETFD, 0);
+		}
+		if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
+			for (fd = 4; fd < 1024; fd++)
+				close(fd);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (self[0]) {
+			char *argv[] = { (char *)WATCHDOG_HELPER, (char *)WATCHDOG_MULTI_ARGV1,
+					 (char *)"3", NULL };
+			char *envp[] = { NULL };
+
+			execve(self, argv, envp);
+		}
+		watchdog_multi_main(3);
+	}
+	close(p[0]);
+	w->fd = p[1];
+	return 0;
 }

@@ -40,6 +40,18 @@ int watchdog_exec_main(int argc, char **argv);
  * caller reaps it (or the subreaper loop does). */
 void watchdog_done(struct watchdog *w);
 
+/* One watchdog for many runs (runner serve): started once, told over the
+ * pipe which kill domains are live ("+MARKER<TAB>CGROUP\n" before a run's
+ * child is spawned, "-MARKER\n" after its teardown).  When the write end
+ * closes without a 'D' (serve died), it kills every domain it still holds:
+ * every cgroup at once, then the marker sweeps.  Same helper binary,
+ * argv: WATCHDOG_HELPER WATCHDOG_MULTI_ARGV1 FD. */
+#define WATCHDOG_MULTI_ARGV1 "--watchdog-multi"
+int watchdog_multi_start(struct watchdog *w);
+/* 0 or -errno (-EPIPE: the watchdog is gone). */
+int watchdog_multi_add(struct watchdog *w, const char *cgroup_path, const char *marker);
+int watchdog_multi_del(struct watchdog *w, const char *marker);
+
 /* Kills a run's domain from outside its supervisor (watchdog, cancel of an
  * orphaned run, recover): cgroup first, then the marker sweep, until both
  * are empty or timeout_ms passes.  Returns the number of processes seen

@@ -1,0 +1,212 @@
+#!/bin/bash
+# runner serve supervises the runs handed to it, in its own loop: an
+# `exec --detach` while serve is live is taken by serve (its supervisor_pid
+# is serve's), with its output, `logs --follow`, `wait`, timeout (TERM,
+# grace, KILL of a tree with a setsid escapee), `cancel` and the
+# concurrency cap in submission order all as with a supervisor of its own;
+# an exec whose serve does not take the run in time (serve stopped)
+# supervises it itself, and serve never starts it a second time; kill -9 of
+# serve kills every hosted run's tree (its one watchdog does, cgroup or
+# not), and the next serve marks them LOST; SIGTERM leaves a run without a
+# restart policy supervised to its end, a second SIGTERM cancels it.  No
+# process of any run outlives the test.
+. "$(dirname "$0")/lib.sh"
+
+need_root
+command -v jq >/dev/null || skip "needs jq"
+export RUNNER_CLEANUP_INTERVAL=1h RUNNER_KILL_GRACE=200ms RUNNER_ALLOWED_TYPES=.sh
+S="$WORK/state"
+r() { "$RUNNER" --state "$S" --exec-mode direct "$@"; }
+field() { r status "$1" --json | jq -r ".$2 // empty"; }
+wait_line() {
+	timeout 20 tail -n +1 -f "$WORK/serve.log" | grep -m1 -q -- "$1"
+}
+# until COMMAND succeeds, 20 s at most
+until_ok() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+SERVE=""
+start_serve() {
+	: >"$WORK/serve.log"
+	"$RUNNER" --state "$S" serve 2>>"$WORK/serve.log" &
+	SERVE=$!
+	# Taking handed-over runs once it holds the lock.
+	wait_line "^runner serve: handoff-on lock=$S/serve.lock "
+}
+stop_serve() {
+	local i
+	[ -n "$SERVE" ] || return 0
+	kill -CONT "$SERVE" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -TERM "$SERVE" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$SERVE" 2>/dev/null
+	SERVE=""
+}
+MARKS=""
+no_procs() {   # no process carries the marker of run $1
+	! grep -lzq "FIELDRIG_RUN_MARK=$(field "$1" marker)" /proc/[0-9]*/environ 2>/dev/null
+}
+leftovers() {
+	local m
+	for m in $MARKS; do
+		grep -lzq "FIELDRIG_RUN_MARK=$m" /proc/[0-9]*/environ 2>/dev/null && return 0
+	done
+	return 1
+}
+# Whatever failed, every run still live is cancelled (by its supervisor,
+# serve's or its own) before the work dir goes.
+cancel_all() {
+	local id
+	for id in $(r list --json 2>/dev/null |
+		jq -r '.runs[] | select(.status == "RUNNING" or .status == "QUEUED") | .id'); do
+		r cancel "$id" >/dev/null 2>&1
+	done
+}
+trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; cleanup' EXIT
+submit() {   # submit [ENV=V...] -- ARGS: exec --detach, the id in $ID
+	run 0 --state "$S" --exec-mode direct exec "$@" --detach
+	ID=$(head -1 <<<"$OUT")
+	MARKS="$MARKS $(field "$ID" marker)"
+}
+
+printf '#!/bin/sh\necho up\nexec sleep 1000\n' >"$WORK/sleep.sh"
+# (apart in time: what one wake-up of a supervisor reads from both pipes
+# is stored stdout first)
+printf '#!/bin/sh\necho a\nsleep 1\necho b >&2\nsleep 0.3\necho c\n' >"$WORK/abc.sh"
+printf '#!/bin/sh\ntrap "" TERM\nsetsid sleep 1000 &\necho tree\nwhile :; do sleep 1; done\n' >"$WORK/stubborn.sh"
+printf '#!/bin/sh\nsleep 1\n' >"$WORK/one.sh"
+SLEEP=$(r upload "$WORK/sleep.sh")
+ABC=$(r upload "$WORK/abc.sh")
+STUB=$(r upload "$WORK/stubborn.sh")
+ONE=$(r upload "$WORK/one.sh")
+
+start_serve
+check "serve started" wait_line "^runner serve: started pid=$SERVE "
+WD=$(pgrep -P "$SERVE" -x runner-watchdog | head -1)
+check "serve has one watchdog process" [ -n "$WD" ]
+
+# --- handoff, logs --follow, wait -----------------------------------------
+submit "$ABC"
+A=$ID
+check "the detached run is supervised by serve" [ "$(field "$A" supervisor_pid)" = "$SERVE" ]
+check "serve says it took it" wait_line "^runner serve: supervising run=$A from=exec-detach$"
+check "and started it" wait_line "^runner serve: started run=$A pid=[0-9]* domain="
+run 0 --state "$S" logs "$A" --follow
+check "logs --follow streams it to its end" [ "$OUT" = "$(printf 'a\nb\nc')" ]
+run 0 --state "$S" wait "$A"
+check "wait: COMPLETED" [ "$OUT" = COMPLETED ]
+check "serve logged its end" wait_line "^runner serve: ended run=$A status=COMPLETED$"
+check "exit code recorded" [ "$(field "$A" exit_code)" = 0 ]
+check "its per-run directory is gone" [ ! -e "$(field "$A" workdir)" ]
+
+# --- timeout of a tree that ignores TERM, with a setsid escapee ------------
+submit "$STUB" --timeout 1s
+T=$ID
+run 1 --state "$S" wait "$T"
+check "timeout: TIMED_OUT" [ "$OUT" = TIMED_OUT ]
+check "the error says timed out" contains "$(field "$T" error)" "timed out after 1000 ms"
+check "no process of the timed-out tree left" no_procs "$T"
+run 0 --state "$S" logs "$T"
+check "the kill steps are in its log" contains "$OUT" "grace over: KILL to the whole tree"
+
+# --- cancel, cgroup and not -------------------------------------------------
+submit "$STUB"
+C1=$ID
+RUNNER_CGROUP=off submit "$STUB"
+C2=$ID
+check "both RUNNING under serve" until_ok sh -c "[ \"\$($RUNNER --state $S status $C1 --json | jq -r .status)\$($RUNNER --state $S status $C2 --json | jq -r .status)\" = RUNNINGRUNNING ]"
+until_ok sh -c "$RUNNER --state $S logs $C2 | grep -q tree"
+run 0 --state "$S" cancel "$C1"
+check "cancel: CANCELLED" [ "$OUT" = CANCELLED ]
+run 0 --state "$S" cancel "$C2"
+check "cancel without a cgroup: CANCELLED" [ "$OUT" = CANCELLED ]
+check "no process of the cancelled trees left" sh -c "! grep -lzqE 'FIELDRIG_RUN_MARK=($(field "$C1" marker)|$(field "$C2" marker))' /proc/[0-9]*/environ 2>/dev/null"
+check "serve is alive" kill -0 "$SERVE"
+
+# --- the concurrency cap, in submission order -------------------------------
+Q=""
+for i in 1 2 3 4 5; do
+	MAX_CONCURRENT_SCRIPTS=2 submit "$ONE"
+	Q="$Q $ID"
+done
+maxrun=0
+for ((i = 0; i < 150; i++)); do
+	n=$(r list --json | jq '[.runs[] | select(.status == "RUNNING")] | length')
+	[ "$n" -gt "$maxrun" ] && maxrun=$n
+	left=$(r list --json | jq '[.runs[] | select(.status == "RUNNING" or .status == "QUEUED")] | length')
+	[ "$left" = 0 ] && break
+	sleep 0.1
+done
+check "never more than 2 RUNNING (saw $maxrun)" [ "$maxrun" -le 2 ]
+check "all 5 COMPLETED" [ "$(for q in $Q; do field "$q" status; done | sort -u)" = COMPLETED ]
+starts=$(for q in $Q; do field "$q" started_at; done)
+check "started in submission order" [ "$starts" = "$(sort <<<"$starts")" ]
+
+# --- serve does not take it in time: the exec supervises it itself ---------
+OLDS=$SERVE
+kill -STOP "$SERVE"
+t0=$(date +%s%N)
+submit "$ABC"
+F=$ID
+t1=$(date +%s%N)
+kill -CONT "$SERVE"
+check "exec says serve did not take it" contains "$ERR" "run $F: runner serve did not take it within 2000 ms; it gets a supervisor of its own"
+check "exec waited for serve about 2 s ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -ge 1900 ]
+SUPF=$(field "$F" supervisor_pid)
+check "a supervisor of its own" [ -n "$SUPF" -a "$SUPF" != "$OLDS" ]
+run 0 --state "$S" wait "$F"
+sleep 1.2   # serve looks for handed-over runs every second
+check "serve did not take it" sh -c "! grep -q 'supervising run=$F ' '$WORK/serve.log'"
+run 0 --state "$S" logs "$F" --stream stdout
+check "it ran once" [ "$OUT" = "$(printf 'a\nc')" ]
+
+# --- kill -9 of serve: its watchdog kills every run; the next serve: LOST ---
+submit "$STUB"
+K1=$ID
+RUNNER_CGROUP=off submit "$STUB"
+K2=$ID
+submit "$SLEEP"
+K3=$ID
+until_ok sh -c "for k in $K1 $K2 $K3; do $RUNNER --state $S logs \$k | grep -qE 'tree|up' || exit 1; done"
+check "three runs RUNNING under serve" [ "$(for k in $K1 $K2 $K3; do field "$k" supervisor_pid; done | sort -u)" = "$SERVE" ]
+OLD=$SERVE
+kill -9 "$SERVE"
+wait "$SERVE" 2>/dev/null
+SERVE=""
+check "the watchdog killed every tree" until_ok sh -c "! grep -lzqE 'FIELDRIG_RUN_MARK=($(field "$K1" marker)|$(field "$K2" marker)|$(field "$K3" marker))' /proc/[0-9]*/environ 2>/dev/null"
+check "and exited" until_ok sh -c "! kill -0 $WD 2>/dev/null"
+check "their cgroups are gone" sh -c "c=\$($RUNNER --state $S status $K1 --json | jq -r .cgroup); [ ! -e \"\$c\" ]"
+start_serve
+for k in $K1 $K2 $K3; do
+	check "the new serve marks run $k LOST" wait_line "^runner serve: lost run $k: LOST: lost while running; supervisor $OLD gone"
+done
+
+# --- SIGTERM: a plain run stays supervised; a second SIGTERM cancels it ----
+WD2=$(pgrep -P "$SERVE" -x runner-watchdog | head -1)
+submit "$SLEEP"
+P=$ID
+check "handed to the new serve" [ "$(field "$P" supervisor_pid)" = "$SERVE" ]
+kill -TERM "$SERVE"
+check "serve waits for its run" wait_line "^runner serve: stop-waiting runs=1 "
+check "the run is still RUNNING" [ "$(field "$P" status)" = RUNNING ]
+check "no run is handed over while stopping" sh -c "flock -n '$S/serve.lock' true"
+kill -TERM "$SERVE"
+wait "$SERVE"
+rc=$?
+SERVE=""
+check "serve exits 0" [ "$rc" = 0 ]
+check "the second SIGTERM cancelled it" [ "$(field "$P" status)" = CANCELLED ]
+check "serve's watchdog is gone" until_ok sh -c "! kill -0 $WD2 2>/dev/null"
+run 0 --state "$S" recover
+check "recover finds nothing more" [ "$OUT" = "nothing to recover" ]
+if leftovers; then not_ok "no process of any run left"; else ok "no process of any run left"; fi
+echo "# serve log:"
+sed 's/^/#   /' "$WORK/serve.log"
+finish
