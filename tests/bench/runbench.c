@@ -4,6 +4,16 @@
  *       N sequential posix_spawn + waitpid of PROG (stdout on /dev/null,
  *       stderr inherited); each must exit 0.  Prints
  *       "seconds S maxrss_kb K" (K: the largest child's peak RSS).
+ *   runbench floor N SCRIPT DB [CGROUP_PARENT]
+ *       The floor of the work a runner does per run, in one process with
+ *       nothing else: INSERT the run into SQLite (WAL, synchronous=NORMAL,
+ *       as the runner's store; one connection opened before the clock)
+ *       and commit; mkdir a cgroup under CGROUP_PARENT (when given); fork
+ *       the script into it (clone3 CLONE_INTO_CGROUP) or posix_spawn it;
+ *       wait; rmdir the cgroup; UPDATE the run's verdict and commit.
+ *       Added to the start of a process (`runbench spawn N runner
+ *       --version`), it is what no runner built as one process per run
+ *       can go below.  Prints "seconds S".
  *   runbench cancel RUNNER_CMD... -- RUN_ID
  *       Measures a cancel.  Before the clock starts, every process of the
  *       run is collected: the pids in its cgroup (RUNBENCH_CGROUP) or,
@@ -23,13 +33,21 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sched.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
 extern char **environ;
 
@@ -80,6 +98,114 @@ static int cmd_spawn(int argc, char **argv)
 			maxrss = ru.ru_maxrss;
 	}
 	printf("seconds %.6f maxrss_kb %ld\n", now_s() - t0, maxrss);
+	return 0;
+}
+
+static void db_exec(sqlite3 *db, const char *sql)
+{
+	char *e = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK) {
+		fprintf(stderr, "runbench floor: %s: %s\n", sql, e ? e : "?");
+		exit(2);
+	}
+}
+
+static int cmd_floor(int argc, char **argv)
+{
+	long n = argc >= 3 ? atol(argv[0]) : 0, i;
+	const char *cgp = argc >= 4 && argv[3][0] ? argv[3] : NULL;
+	char *sargv[] = { argv[1], NULL };
+	sqlite3_stmt *ins, *upd;
+	sqlite3 *db;
+	double t0;
+	pid_t p;
+	int ws;
+
+	if (n <= 0) {
+		fprintf(stderr, "usage: runbench floor N SCRIPT DB [CGROUP_PARENT]\n");
+		return 2;
+	}
+	if (sqlite3_open(argv[2], &db) != SQLITE_OK)
+		die(argv[2]);
+	db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		"CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, script TEXT, status TEXT,"
+		" exit_code INTEGER, created_at INTEGER, ended_at INTEGER)");
+	if (sqlite3_prepare_v2(db, "INSERT INTO runs (script, status, created_at) VALUES (?, 'RUNNING', ?)",
+			       -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "UPDATE runs SET status = ?, exit_code = ?, ended_at = ? WHERE id = ?",
+			       -1, &upd, NULL) != SQLITE_OK)
+		die("prepare");
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		char cg[4096];
+		sqlite3_int64 id;
+		int fd = -1;
+
+		sqlite3_bind_text(ins, 1, argv[1], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 2, (sqlite3_int64)time(NULL));
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			die("insert");
+		sqlite3_reset(ins);
+		id = sqlite3_last_insert_rowid(db);
+		if (cgp) {
+			struct clone_args ca;
+
+			snprintf(cg, sizeof(cg), "%s/floor-%ld", cgp, i);
+			if (mkdir(cg, 0755) < 0)
+				die(cg);
+			fd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0)
+				die(cg);
+			memset(&ca, 0, sizeof(ca));
+			ca.flags = CLONE_INTO_CGROUP;
+			ca.exit_signal = SIGCHLD;
+			ca.cgroup = (uint64_t)fd;
+			/* A plain fork (no CLONE_VM): the child may return
+			 * from syscall() and exec at once. */
+			p = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+			if (p == 0) {
+				int dn = open("/dev/null", O_WRONLY);
+
+				dup2(dn, 1);
+				execve(argv[1], sargv, environ);
+				_exit(127);
+			}
+			if (p < 0)
+				die("clone3");
+		} else {
+			posix_spawn_file_actions_t fa;
+
+			posix_spawn_file_actions_init(&fa);
+			posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+			errno = posix_spawn(&p, argv[1], &fa, NULL, sargv, environ);
+			posix_spawn_file_actions_destroy(&fa);
+			if (errno)
+				die(argv[1]);
+		}
+		if (waitpid(p, &ws, 0) != p)
+			die("waitpid");
+		if (fd >= 0) {
+			close(fd);
+			if (rmdir(cg) < 0)
+				die(cg);
+		}
+		if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+			fprintf(stderr, "runbench floor: %s: run %ld ended with status 0x%x\n", argv[1], i, ws);
+			return 1;
+		}
+		sqlite3_bind_text(upd, 1, "COMPLETED", -1, SQLITE_STATIC);
+		sqlite3_bind_int(upd, 2, WEXITSTATUS(ws));
+		sqlite3_bind_int64(upd, 3, (sqlite3_int64)time(NULL));
+		sqlite3_bind_int64(upd, 4, id);
+		if (sqlite3_step(upd) != SQLITE_DONE)
+			die("update");
+		sqlite3_reset(upd);
+	}
+	printf("seconds %.6f\n", now_s() - t0);
+	sqlite3_finalize(ins);
+	sqlite3_finalize(upd);
+	sqlite3_close(db);
 	return 0;
 }
 
@@ -232,8 +358,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 3 && strcmp(argv[1], "spawn") == 0)
 		return cmd_spawn(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "floor") == 0)
+		return cmd_floor(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "cancel") == 0)
 		return cmd_cancel(argc - 2, argv + 2);
-	fprintf(stderr, "usage: runbench spawn N PROG [ARG...] | cancel RUNNER_CMD... -- RUN_ID\n");
+	fprintf(stderr, "usage: runbench spawn N PROG [ARG...] | floor N SCRIPT DB [CGROUP_PARENT] |"
+		" cancel RUNNER_CMD... -- RUN_ID\n");
 	return 2;
 }
