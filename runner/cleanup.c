@@ -36,6 +36,22 @@ static void report(struct walk *w, const char *path, int err)
 		w->cb(w->ctx, path, err);
 }
 
+/* Removes the regular file name (in dirfd, which is dir) when it was last
+ * modified before cutoff (ms since the epoch), reporting it either way. */
+static void remove_if_old(struct walk *w, int dirfd, const char *dir, const char *name,
+			  int64_t cutoff)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return;
+	if ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 > cutoff)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	report(w, path, unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? errno : 0);
+}
+
 /* Empties and removes the directory name in dfd without following
  * symlinks (a script may plant one pointing anywhere).  Carries on past
  * failures; returns the number of them. */
@@ -141,23 +157,12 @@ static void remove_stale(struct walk *w, const char *dir, const char *pattern, i
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char path[PATH_MAX];
-		struct stat st;
-
 		if (fnmatch(pattern, de->d_name, 0) != 0)
 			continue;
 		/* The runner script of a live bot stays, however old. */
 		if (keep && botscript_live_has(keep, de->d_name))
 			continue;
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 > cutoff)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
-			report(w, path, errno);
-		else
-			report(w, path, 0);
+		remove_if_old(w, fd, dir, de->d_name, cutoff);
 	}
 	closedir(d);
 }
@@ -186,10 +191,9 @@ static void remove_orphan_logs(struct walk *w, struct store *st, int64_t cutoff)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char path[PATH_MAX], name[64];
+		char name[64];
 		long long id;
 		struct run_rec r;
-		struct stat sb;
 		int n = 0, ret;
 
 		if (sscanf(de->d_name, "run-%lld.%n", &id, &n) != 1 || n == 0 || id <= 0 ||
@@ -205,15 +209,7 @@ static void remove_orphan_logs(struct walk *w, struct store *st, int64_t cutoff)
 			run_rec_free(&r);
 		if (ret != -ENOENT)
 			continue;
-		if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
-			continue;
-		if ((int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 > cutoff)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
-			report(w, path, errno);
-		else
-			report(w, path, 0);
+		remove_if_old(w, fd, dir, de->d_name, cutoff);
 	}
 	closedir(d);
 }

@@ -164,19 +164,12 @@ fail:
 	return 0;
 }
 
-int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
+/* WATCHDOG_HELPER next to our own binary, in self (PATH_MAX), or "" when
+ * it is not there or not executable. */
+static void helper_path(char *self, size_t size)
 {
-	char self[PATH_MAX], fdarg[16];
-	sigset_t none;
-	ssize_t sl;
-	int p[2];
+	ssize_t sl = readlink("/proc/self/exe", self, size - sizeof(WATCHDOG_HELPER) - 2);
 
-	w->pid = -1;
-	w->fd = -1;
-	/* The watchdog execs WATCHDOG_HELPER from our own directory (see
-	 * below); found before the fork, as the child should do as little
-	 * as it can. */
-	sl = readlink("/proc/self/exe", self, sizeof(self) - sizeof(WATCHDOG_HELPER) - 2);
 	self[sl > 0 ? sl : 0] = '\0';
 	if (strrchr(self, '/') != NULL) {
 		strcpy(strrchr(self, '/') + 1, WATCHDOG_HELPER);
@@ -185,6 +178,20 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 	} else {
 		self[0] = '\0';
 	}
+}
+
+int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
+{
+	char self[PATH_MAX], fdarg[16];
+	sigset_t none;
+	int p[2];
+
+	w->pid = -1;
+	w->fd = -1;
+	/* The watchdog execs WATCHDOG_HELPER from our own directory (see
+	 * below); found before the fork, as the child should do as little
+	 * as it can. */
+	helper_path(self, sizeof(self));
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	if (self[0] && spawn_helper(w, self, p[0], cgroup_path, marker) == 0) {
@@ -398,20 +405,11 @@ int watchdog_multi_start(struct watchdog *w)
 {
 	char self[PATH_MAX];
 	sigset_t none;
-	ssize_t sl;
 	int p[2], fd;
 
 	w->pid = -1;
 	w->fd = -1;
-	sl = readlink("/proc/self/exe", self, sizeof(self) - sizeof(WATCHDOG_HELPER) - 2);
-	self[sl > 0 ? sl : 0] = '\0';
-	if (strrchr(self, '/') != NULL) {
-		strcpy(strrchr(self, '/') + 1, WATCHDOG_HELPER);
-		if (access(self, X_OK) < 0)
-			self[0] = '\0';
-	} else {
-		self[0] = '\0';
-	}
+	helper_path(self, sizeof(self));
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	/* Started once per serve, so a plain fork is cheap enough; the
