@@ -137,6 +137,68 @@ static void test_sweep(void **state)
 	assert_int_equal(proc_count_marked(marker), 0);
 }
 
+/* The watchdog as a supervisor without the runner-watchdog helper beside
+ * it starts one (this test binary: the forked copy runs it): a supervisor
+ * that ends says 'D' and the marked processes live on; one that dies
+ * (its end of the pipe closed without a word) takes them with it. */
+static void test_watchdog_fallback(void **state)
+{
+	char marker[64];
+	struct watchdog w;
+	pid_t a, b;
+	int ws, i, n = 0;
+
+	(void)state;
+	snprintf(marker, sizeof(marker), "%s=test-watchdog-%d", PROC_MARK_VAR, (int)getpid());
+	a = marked(marker);
+	b = marked(marker);
+	for (i = 0; i < 200 && n < 2; i++) {
+		n = proc_count_marked(marker);
+		if (n < 2)
+			usleep(10000);
+	}
+	assert_int_equal(n, 2);
+
+	/* A supervisor that ends normally. */
+	assert_int_equal(watchdog_start(&w, NULL, marker), 0);
+	assert_true(w.pid > 0 && w.fd >= 0);
+	watchdog_done(&w);
+	assert_int_equal(w.fd, -1);
+	assert_int_equal(waitpid(w.pid, &ws, 0), w.pid);
+	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	assert_int_equal(proc_count_marked(marker), 2);
+	watchdog_done(&w);	/* twice: nothing to tell */
+
+	/* A supervisor that dies: the pipe closes with nothing said. */
+	assert_int_equal(watchdog_start(&w, NULL, marker), 0);
+	close(w.fd);
+	assert_int_equal(waitpid(a, &ws, 0), a);
+	assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	assert_int_equal(waitpid(b, &ws, 0), b);
+	assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	assert_int_equal(waitpid(w.pid, &ws, 0), w.pid);
+	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	assert_int_equal(proc_count_marked(marker), 0);
+}
+
+/* The helper's command line: anything but what a supervisor passes is
+ * refused with exit status 2. */
+static void test_watchdog_args(void **state)
+{
+	char *bad_argc[] = { "runner-watchdog", WATCHDOG_ARGV1, "3", NULL };
+	char *bad_flag[] = { "runner-watchdog", "--nope", "3", "", "", NULL };
+	char *bad_fd[] = { "runner-watchdog", WATCHDOG_ARGV1, "3x", "", "", NULL };
+	char *neg_fd[] = { "runner-watchdog", WATCHDOG_ARGV1, "-1", "", "", NULL };
+	char *multi_fd[] = { "runner-watchdog", WATCHDOG_MULTI_ARGV1, "x", NULL };
+
+	(void)state;
+	assert_int_equal(watchdog_exec_main(3, bad_argc), 2);
+	assert_int_equal(watchdog_exec_main(5, bad_flag), 2);
+	assert_int_equal(watchdog_exec_main(5, bad_fd), 2);
+	assert_int_equal(watchdog_exec_main(5, neg_fd), 2);
+	assert_int_equal(watchdog_exec_main(3, multi_fd), 2);
+}
+
 /* The tree below a root: its descendants, not the root's siblings. */
 static void test_signal_tree(void **state)
 {
@@ -188,6 +250,8 @@ int main(void)
 		cmocka_unit_test(test_pids_that_are_not_there),
 		cmocka_unit_test(test_odd_command_name),
 		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_watchdog_fallback),
+		cmocka_unit_test(test_watchdog_args),
 		cmocka_unit_test(test_signal_tree),
 	};
 
