@@ -36,6 +36,21 @@ static void report(struct walk *w, const char *path, int err)
 		w->cb(w->ctx, path, err);
 }
 
+/* The directory dir, not followed if a symlink, with its descriptor in
+ * *fd; NULL when it cannot be opened. */
+static DIR *open_dir(const char *dir, int *fd)
+{
+	DIR *d;
+
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return NULL;
+	d = fdopendir(*fd);
+	if (d == NULL)
+		close(*fd);
+	return d;
+}
+
 /* Removes the regular file name (in dirfd, which is dir) when it was last
  * modified before cutoff (ms since the epoch), reporting it either way. */
 static void remove_if_old(struct walk *w, int dirfd, const char *dir, const char *name,
@@ -148,14 +163,9 @@ static void remove_stale(struct walk *w, const char *dir, const char *pattern, i
 	int fd;
 	DIR *d;
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	d = open_dir(dir, &fd);
+	if (d == NULL)
 		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (fnmatch(pattern, de->d_name, 0) != 0)
 			continue;
@@ -182,14 +192,9 @@ static void remove_orphan_logs(struct walk *w, struct store *st, int64_t cutoff)
 	    (slash = strrchr(dir, '/')) == NULL)
 		return;
 	*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	d = open_dir(dir, &fd);
+	if (d == NULL)
 		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
 	while ((de = readdir(d)) != NULL) {
 		char name[64];
 		long long id;

@@ -168,6 +168,23 @@ fail:
 	return 0;
 }
 
+/* In a forked watchdog: /dev/null on 0, 1 and 2, every signal unblocked. */
+static void quiet_child(void)
+{
+	sigset_t none;
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* WATCHDOG_HELPER next to our own binary, in self (PATH_MAX), or "" when
  * it is not there or not executable. */
 static void helper_path(char *self, size_t size)
@@ -187,7 +204,6 @@ static void helper_path(char *self, size_t size)
 int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *marker)
 {
 	char self[PATH_MAX], fdarg[16];
-	sigset_t none;
 	int p[2];
 
 	w->pid = -1;
@@ -228,16 +244,7 @@ int watchdog_start(struct watchdog *w, const char *cgroup_path, const char *mark
 				if (fd != p[0])
 					close(fd);
 		}
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		quiet_child();
 		/* A fork shares the supervisor's pages copy-on-write, and
 		 * keeps the originals of every page the supervisor writes
 		 * later: a few hundred KiB of heap and stack per run, for a
@@ -408,7 +415,6 @@ int watchdog_multi_del(struct watchdog *w, const char *marker)
 int watchdog_multi_start(struct watchdog *w)
 {
 	char self[PATH_MAX];
-	sigset_t none;
 	int p[2], fd;
 
 	w->pid = -1;
@@ -437,16 +443,7 @@ int watchdog_multi_start(struct watchdog *w)
 		if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
 			for (fd = 4; fd < 1024; fd++)
 				close(fd);
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		quiet_child();
 		signal(SIGPIPE, SIG_DFL);
 		if (self[0]) {
 			char *argv[] = { (char *)WATCHDOG_HELPER, (char *)WATCHDOG_MULTI_ARGV1,
