@@ -105,11 +105,25 @@ static pid_t marked(const char *marker)
 	return pid;
 }
 
+/* proc_count_marked once it has reached want, or after 2 s (the
+ * processes exec with the marker shortly after their fork). */
+static int count_marked_soon(const char *marker, int want)
+{
+	int i, n = 0;
+
+	for (i = 0; i < 200 && n < want; i++) {
+		n = proc_count_marked(marker);
+		if (n < want)
+			usleep(10000);
+	}
+	return n;
+}
+
 static void test_sweep(void **state)
 {
 	char marker[64];
 	pid_t a, b;
-	int ws, i, n = 0;
+	int ws;
 
 	(void)state;
 	snprintf(marker, sizeof(marker), "%s=test-proctree-%d", PROC_MARK_VAR, (int)getpid());
@@ -119,12 +133,7 @@ static void test_sweep(void **state)
 
 	a = marked(marker);
 	b = marked(marker);
-	for (i = 0; i < 200 && n < 2; i++) {
-		n = proc_count_marked(marker);
-		if (n < 2)
-			usleep(10000);
-	}
-	assert_int_equal(n, 2);
+	assert_int_equal(count_marked_soon(marker, 2), 2);
 	/* A marker that is only a prefix of theirs finds nothing. */
 	assert_int_equal(proc_count_marked(PROC_MARK_VAR "=test-proctree-"), 0);
 
@@ -146,18 +155,13 @@ static void test_watchdog_fallback(void **state)
 	char marker[64];
 	struct watchdog w;
 	pid_t a, b;
-	int ws, i, n = 0;
+	int ws;
 
 	(void)state;
 	snprintf(marker, sizeof(marker), "%s=test-watchdog-%d", PROC_MARK_VAR, (int)getpid());
 	a = marked(marker);
 	b = marked(marker);
-	for (i = 0; i < 200 && n < 2; i++) {
-		n = proc_count_marked(marker);
-		if (n < 2)
-			usleep(10000);
-	}
-	assert_int_equal(n, 2);
+	assert_int_equal(count_marked_soon(marker, 2), 2);
 
 	/* A supervisor that ends normally. */
 	assert_int_equal(watchdog_start(&w, NULL, marker), 0);
