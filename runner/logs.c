@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,7 +616,8 @@ int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, F
 	struct run_rec r;
 	int64_t last = 0;
 	bool ended;
-	int ret;
+	int ret, wfd = -1;
+	bool settle = false;
 
 	ret = runrec_get(st, run_id, &r, err, errlen);
 	if (ret < 0)
@@ -624,6 +626,8 @@ int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, F
 	rd.buf = malloc(READ_BUF);
 	if (rd.buf == NULL)
 		return -ENOMEM;
+	if (o->follow)
+		wfd = store_watch_open(st);
 	for (;;) {
 		/* Look at the status before reading: rows written before the
 		 * verdict are then certainly in the read that follows. */
@@ -647,9 +651,17 @@ int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, F
 			break;
 		fflush(out);
 		if (ret == 0) {
-			struct timespec ts = { 0, (o->poll_ms > 0 ? o->poll_ms : 50) * 1000000L };
+			/* Woken by the next commit (rows or verdict), at the
+			 * latest after the poll interval; soon once more after
+			 * a wake-up that found nothing (see store.h). */
+			struct pollfd pf = { .fd = wfd, .events = POLLIN };
+			int t = settle ? STORE_WATCH_SETTLE_MS :
+				o->poll_ms > 0 ? o->poll_ms : wfd >= 0 ? 250 : 50;
 
-			nanosleep(&ts, NULL);
+			settle = poll(&pf, wfd >= 0 ? 1 : 0, t) > 0;
+			store_watch_drain(wfd);
+		} else {
+			settle = false;
 		}
 	}
 	ret = fflush(out) == 0 ? 0 : -errno;
@@ -658,6 +670,8 @@ out:
 		close(rd.fd[0]);
 	if (rd.fd[1] >= 0)
 		close(rd.fd[1]);
+	if (wfd >= 0)
+		close(wfd);
 	free(rd.buf);
 	return ret;
 }

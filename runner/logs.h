@@ -126,7 +126,7 @@ int log_file_path(const struct store *st, int64_t run_id, enum log_stream s, cha
 struct log_read_opts {
 	int stream;		/* -1: all; else LOG_STDOUT or LOG_STDERR (plus runner notes) */
 	bool follow;		/* keep reading while the run is live */
-	int poll_ms;		/* follow: wait between looks, default 50 */
+	int poll_ms;		/* follow: most wait between looks, default 250 (50 if commits cannot be watched) */
 };
 
 /* Writes the run's log to out in sequence order.  With follow, returns

@@ -2072,14 +2072,19 @@ int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	struct run_rec r;
-	int ret, pfd = -1;
+	int ret, pfd = -1, wfd = store_watch_open(st);
+	bool settle = false;
 
 	for (;;) {
+		struct pollfd pf[2];
+		nfds_t n = 0;
+		int64_t t;
+
 		ret = runrec_get(st, id, &r, err, errlen);
 		if (ret < 0)
 			break;
 		ret = (int)r.state;
-		if (pfd < 0)
+		if (pfd == -1)
 			pfd = supervisor_pidfd(&r);
 		run_rec_free(&r);
 		if (run_state_final((enum run_state)ret))
@@ -2090,21 +2095,38 @@ int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t
 			ret = -ETIMEDOUT;
 			break;
 		}
+		/* Woken by a commit to the store (the verdict is one), by the
+		 * supervisor's exit (it exits right after the verdict; serve,
+		 * which hosts many runs, does not), and still looking now and
+		 * then: a verdict may come from anywhere (recover, a cancel of
+		 * an orphan) and a commit may fall between look and poll. */
+		if (wfd >= 0) {
+			pf[n].fd = wfd;
+			pf[n++].events = POLLIN;
+		}
 		if (pfd >= 0) {
-			struct pollfd pf = { .fd = pfd, .events = POLLIN };
-
-			/* Still look at the store now and then: a verdict may
-			 * come from elsewhere (cancel of an orphan, recover). */
-			if (poll(&pf, 1, 250) > 0) {
+			pf[n].fd = pfd;
+			pf[n++].events = POLLIN;
+		}
+		/* A commit's first WAL write wakes us, and the look may come
+		 * before the commit is complete: look once more, soon. */
+		t = n > 0 ? (settle ? STORE_WATCH_SETTLE_MS : 250) : 20;
+		settle = false;
+		if (timeout_ms > 0 && deadline - mono_ms() < t)
+			t = deadline - mono_ms() > 0 ? deadline - mono_ms() : 0;
+		if (poll(pf, n, (int)t) > 0) {
+			if (pfd >= 0 && (pf[n - 1].revents & (POLLIN | POLLHUP))) {
 				close(pfd);
-				pfd = -2;	/* gone: poll the store from now on */
+				pfd = -2;	/* gone: do not look for it again */
 			}
-		} else {
-			sleep_ms(20);
+			settle = wfd >= 0 && (pf[0].revents & POLLIN);
+			store_watch_drain(wfd);
 		}
 	}
 	if (pfd >= 0)
 		close(pfd);
+	if (wfd >= 0)
+		close(wfd);
 	return ret;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -297,6 +298,32 @@ sqlite3 *store_db(struct store *st)
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+int store_watch_open(const struct store *st)
+{
+	char wal[4096];
+	int fd;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", st->path) >= (int)sizeof(wal))
+		return -1;
+	fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	/* The WAL file lives as long as any connection, ours included. */
+	if (inotify_add_watch(fd, wal, IN_MODIFY) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void store_watch_drain(int fd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
 }
 
 int store_schema_version(struct store *st)

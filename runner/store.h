@@ -36,6 +36,17 @@ struct sqlite3 *store_db(struct store *st);
 /* Path of the database file. */
 const char *store_path(const struct store *st);
 
+/* A descriptor that turns readable when another connection commits to the
+ * store (inotify on the WAL file, which every commit writes), or -1 when
+ * that cannot be watched.  Waiters (wait, cancel, logs --follow) poll it
+ * instead of sleeping, and still look at the store now and then.  After
+ * it turns readable, store_watch_drain() before looking; and as the event
+ * comes with the commit's first write, not its end, a look that finds
+ * nothing new is repeated once after STORE_WATCH_SETTLE_MS. */
+#define STORE_WATCH_SETTLE_MS 5
+int store_watch_open(const struct store *st);
+void store_watch_drain(int fd);
+
 /* Schema version found in the file (after migration: STORE_SCHEMA_VERSION). */
 int store_schema_version(struct store *st);
 

@@ -5,7 +5,9 @@
  * files, with the store's mode and owner; rows of a schema-2 store (bytes
  * in the row) still read after the migration; a writer killed at any point
  * leaves every committed row readable; a file that cannot take more keeps
- * whole lines and says why; a file cut short is reported, naming it. */
+ * whole lines and says why; a file cut short is reported, naming it.
+ * `logs --follow` and `wait` are woken by another process's commit, not by
+ * their poll interval. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -595,6 +598,71 @@ static void test_cap_drops_unfinished_lines(void **state)
 	store_close(st);
 }
 
+/* A child process commits to the store after the parent started waiting:
+ * the watch turns readable, and a follow whose poll interval is a minute
+ * gets every byte and returns at the verdict (CTest's timeout would end
+ * it otherwise).  In the child: a second connection, like the
+ * supervisor's. */
+static void test_follow_woken_by_commit(void **state)
+{
+	struct log_read_opts o = { .stream = -1, .follow = true, .poll_ms = 60000 };
+	struct store *st, *st2;
+	struct pollfd pf;
+	int64_t id = fresh(&st);
+	char *buf = NULL, err[256];
+	size_t len = 0;
+	FILE *f;
+	pid_t c;
+	int ws, wfd;
+
+	(void)state;
+	assert_int_equal(runrec_claim(st, id, 100), 1);
+	wfd = store_watch_open(st);
+	assert_true(wfd >= 0);
+	c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		struct log_writer w;
+		struct run_verdict v = { .state = RS_COMPLETED, .has_exit_code = true,
+					 .cpu_ms = -1, .peak_rss_kb = -1 };
+		char dir[4096];
+		int i;
+
+		snprintf(dir, sizeof(dir), "%s", store_path(st));
+		*strrchr(dir, '/') = '\0';
+		if (store_open(dir, &st2, err, sizeof(err)) != 0)
+			_exit(3);
+		usleep(200000);	/* the parent is following by now */
+		if (log_writer_init(&w, st2, id, 1 << 20) != 0)
+			_exit(4);
+		for (i = 0; i < 3; i++) {
+			if (log_writer_feed(&w, LOG_STDOUT, "line\n", 5) != 0 || log_writer_flush(&w) != 0)
+				_exit(5);
+			usleep(50000);
+		}
+		if (log_writer_close(&w) != 0 || runrec_finish(st2, id, &v) != 1)
+			_exit(6);
+		store_close(st2);
+		_exit(0);
+	}
+	pf.fd = wfd;
+	pf.events = POLLIN;
+	assert_int_equal(poll(&pf, 1, 30000), 1);
+	store_watch_drain(wfd);
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	close(wfd);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(log_print(st, id, &o, f, err, sizeof(err)), 0);
+	fclose(f);
+	assert_int_equal(waitpid(c, &ws, 0), c);
+	assert_int_equal(ws, 0);
+	assert_int_equal(len, 15);
+	assert_memory_equal(buf, "line\nline\nline\n", 15);
+	free(buf);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +677,7 @@ int main(void)
 		cmocka_unit_test(test_file_cut_short),
 		cmocka_unit_test(test_file_write_fails),
 		cmocka_unit_test(test_cap_drops_unfinished_lines),
+		cmocka_unit_test(test_follow_woken_by_commit),
 	};
 
 	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
