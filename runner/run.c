@@ -248,6 +248,11 @@ struct sup {
 	struct rusage ru;
 	struct rusage ru_before;
 	int64_t deadline, grace_deadline;
+	/* Teardown, after the machine's verdict: kill and wait for the
+	 * domain to empty, then read the pipes to their end; serve steps it
+	 * turn by turn beside its other runs, a lone supervisor blocks. */
+	enum { TD_NONE, TD_KILL, TD_DRAIN, TD_DONE } td;
+	int64_t td_deadline;
 	uint64_t timeout_ns;
 	char error[4096];
 	int exec_errno;
@@ -862,6 +867,8 @@ static int sup_pollfds(struct sup *x, struct pollfd *pf)
 	return n;
 }
 
+static int64_t td_next_ms(const struct sup *x, int64_t now);
+
 /* Milliseconds until the run needs a tick of its own (-1: only when a
  * descriptor or signal wakes us). */
 static int64_t sup_next_ms(struct sup *x, int64_t now)
@@ -869,6 +876,8 @@ static int64_t sup_next_ms(struct sup *x, int64_t now)
 	int64_t t = -1;
 	int due;
 
+	if (run_state_final(x->m.state))
+		return td_next_ms(x, now);
 	if (x->m.state == RS_RUNNING)
 		t = x->deadline - now;
 	else if (x->m.state == RS_STOPPING)
@@ -887,6 +896,8 @@ static void sup_on_fd(struct sup *x, const struct pollfd *p)
 {
 	if (!(p->revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
+	if (x->td == TD_DRAIN)
+		x->td_deadline = mono_ms() + TEARDOWN_MS;
 	if (p->fd == x->out_rd)
 		read_pipe(x, &x->out_rd, LOG_STDOUT);
 	else if (p->fd == x->err_rd)
@@ -935,74 +946,107 @@ static void main_loop(struct sup *x)
 }
 
 /* After the verdict: nothing of the run may remain, and every byte the
- * run wrote before dying is still read. */
-static void teardown(struct sup *x)
+ * run wrote before dying is still read.  Begun once; td_step() moves it on
+ * without blocking, td_next_ms() says when it wants to be looked at again;
+ * the pipes stay in sup_pollfds() meanwhile. */
+static void td_begin(struct sup *x)
 {
-	int64_t deadline = mono_ms() + TEARDOWN_MS;
-
+	x->td_deadline = mono_ms() + TEARDOWN_MS;
 	if (x->pid > 0 || x->have_cg) {
 		domain_signal(x, SIGKILL);
+		x->td = TD_KILL;
+	} else {
+		x->td = TD_DRAIN;
+	}
+}
+
+static void td_step(struct sup *x)
+{
+	int64_t now = mono_ms();
+
+	if (x->td == TD_NONE)
+		td_begin(x);
+	/* What the drain reads shows in `logs` as it comes. */
+	if (x->lw && log_writer_due_ms(x->lw) == 0)
+		log_writer_flush(x->lw);
+	if (x->td == TD_KILL) {
+		bool gone;
+
 		if (x->have_cg) {
-			cgroup_wait_empty(&x->cg, TEARDOWN_MS);
+			gone = cgroup_populated(&x->cg) <= 0;
 		} else {
-			while (mono_ms() < deadline) {
-				int k;
-
-				reap(x);
-				if (x->pid > 0 && !x->exited)
-					kill(-x->pid, SIGKILL);
-				k = sweep(x, SIGKILL);
-				if (k <= 0)
-					break;
-				{
-					struct timespec ts = { 0, 1000000 };
-
-					nanosleep(&ts, NULL);
-				}
-			}
+			reap(x);
+			if (x->pid > 0 && !x->exited)
+				kill(-x->pid, SIGKILL);
+			gone = sweep(x, SIGKILL) <= 0;
 		}
+		if (!gone && now < x->td_deadline)
+			return;
+		x->td = TD_DRAIN;
+		x->td_deadline = now + TEARDOWN_MS;
 	}
-	while ((x->out_rd >= 0 || x->err_rd >= 0) && mono_ms() < deadline) {
+	if (x->td == TD_DRAIN) {
+		/* The limit is on silence, not on the total (sup_on_fd
+		 * moves it on): what the run wrote before it died is read to
+		 * the end however slowly we go (under valgrind a full pipe
+		 * takes seconds); only a writer that stays silent outside the
+		 * domain is given up on. */
+		if ((x->out_rd >= 0 || x->err_rd >= 0) && now < x->td_deadline)
+			return;
+		if (x->out_rd >= 0 || x->err_rd >= 0)
+			note(x, "output pipes still open and silent %d ms after the run ended; "
+			     "a process outside the kill domain holds them", TEARDOWN_MS);
+		if (x->out_rd >= 0)
+			close(x->out_rd);
+		if (x->err_rd >= 0)
+			close(x->err_rd);
+		x->out_rd = x->err_rd = -1;
+		/* serve does not wait for a main process that outlived its
+		 * KILL (stuck in the kernel): its reaper gets it later. */
+		if (x->pid > 0 && !x->exited)
+			x->exited = wait4(x->pid, &x->wstatus, x->host ? WNOHANG : 0, &x->ru) == x->pid;
+		reap(x);
+		x->td = TD_DONE;
+	}
+}
+
+static int64_t td_next_ms(const struct sup *x, int64_t now)
+{
+	int64_t t = x->td_deadline - now;
+	int due = x->lw ? log_writer_due_ms(x->lw) : -1;
+
+	if (x->td == TD_NONE)
+		return 0;
+	if (x->td == TD_DONE)
+		return -1;
+	if (x->td == TD_KILL && t > 2)	/* dying processes: look again soon */
+		t = 2;
+	if (t < 0)
+		t = 0;
+	return due >= 0 && due < t ? due : t;
+}
+
+/* The blocking form, for a supervisor of one run. */
+static void teardown(struct sup *x)
+{
+	if (x->td == TD_NONE)
+		td_begin(x);
+	while (x->td != TD_DONE) {
 		struct pollfd pf[2];
-		int n = 0, i;
+		int64_t now = mono_ms(), t = td_next_ms(x, now);
+		int n, i;
 
-		if (x->out_rd >= 0) {
-			pf[n].fd = x->out_rd;
-			pf[n++].events = POLLIN;
+		if (x->td == TD_KILL && x->have_cg) {
+			/* Woken by the kernel when the cgroup empties. */
+			cgroup_wait_empty(&x->cg, (int)(x->td_deadline > now ? x->td_deadline - now : 0));
+		} else {
+			n = sup_pollfds(x, pf);
+			if (poll(pf, (nfds_t)n, (int)t) > 0)
+				for (i = 0; i < n; i++)
+					sup_on_fd(x, &pf[i]);
 		}
-		if (x->err_rd >= 0) {
-			pf[n].fd = x->err_rd;
-			pf[n++].events = POLLIN;
-		}
-		if (poll(pf, (nfds_t)n, (int)(deadline - mono_ms())) <= 0)
-			break;
-		for (i = 0; i < n; i++) {
-			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			if (pf[i].fd == x->out_rd)
-				read_pipe(x, &x->out_rd, LOG_STDOUT);
-			else if (pf[i].fd == x->err_rd)
-				read_pipe(x, &x->err_rd, LOG_STDERR);
-		}
-		/* The limit is on silence, not on the total: what the run
-		 * wrote before it died is read to the end however slowly we
-		 * go (under valgrind a full pipe takes seconds), and only a
-		 * writer that stays silent outside the domain is given up
-		 * on. */
-		deadline = mono_ms() + TEARDOWN_MS;
+		td_step(x);
 	}
-	if (x->out_rd >= 0 || x->err_rd >= 0)
-		note(x, "output pipes still open and silent %d ms after the run ended; "
-		     "a process outside the kill domain holds them", TEARDOWN_MS);
-	if (x->out_rd >= 0)
-		close(x->out_rd);
-	if (x->err_rd >= 0)
-		close(x->err_rd);
-	x->out_rd = x->err_rd = -1;
-	if (x->pid > 0 && !x->exited) {
-		x->exited = wait4(x->pid, &x->wstatus, 0, &x->ru) == x->pid;
-	}
-	reap(x);
 }
 
 static void verdict_text(struct sup *x, struct run_verdict *v)
@@ -1923,6 +1967,16 @@ int run_host_turn(struct run_host *h, int fd, int max_ms, void (*ended)(void *ct
 		if (r->foreign_verdict) {
 			st = -ECANCELED;
 		} else {
+			/* Teardown a step at a time: a run whose pipes stay
+			 * open (a process outside its domain holds them) must
+			 * not hold up the others for its TEARDOWN_MS. */
+			if (r->launched) {
+				td_step(&r->x);
+				if (r->x.td != TD_DONE) {
+					pp = &r->next;
+					continue;
+				}
+			}
 			st = sup_conclude(&r->x, r->launched, err, sizeof(err));
 		}
 		if (ended)

@@ -8,8 +8,10 @@
 # supervises it itself, and serve never starts it a second time; kill -9 of
 # serve kills every hosted run's tree (its one watchdog does, cgroup or
 # not), and the next serve marks them LOST; SIGTERM leaves a run without a
-# restart policy supervised to its end, a second SIGTERM cancels it.  No
-# process of any run outlives the test.
+# restart policy supervised to its end, a second SIGTERM cancels it; a
+# run whose output pipes stay open after it ended (held by a process that
+# left its domain) does not hold up serve's other runs while its teardown
+# waits for them.  No process of any run outlives the test.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -69,7 +71,8 @@ cancel_all() {
 		r cancel "$id" >/dev/null 2>&1
 	done
 }
-trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; cleanup' EXIT
+ESC=""
+trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; [ -z "$ESC" ] || kill -9 "$ESC" 2>/dev/null; cleanup' EXIT
 submit() {   # submit [ENV=V...] -- ARGS: exec --detach, the id in $ID
 	run 0 --state "$S" --exec-mode direct exec "$@" --detach
 	ID=$(head -1 <<<"$OUT")
@@ -82,10 +85,16 @@ printf '#!/bin/sh\necho up\nexec sleep 1000\n' >"$WORK/sleep.sh"
 printf '#!/bin/sh\necho a\nsleep 1\necho b >&2\nsleep 0.3\necho c\n' >"$WORK/abc.sh"
 printf '#!/bin/sh\ntrap "" TERM\nsetsid sleep 1000 &\necho tree\nwhile :; do sleep 1; done\n' >"$WORK/stubborn.sh"
 printf '#!/bin/sh\nsleep 1\n' >"$WORK/one.sh"
+# Leaves a process that holds stdout and stderr, outside the run's domain
+# without a cgroup (a new session, the environment and its marker gone).
+printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >"$1"\necho held\n' >"$WORK/hold.sh"
+printf '#!/bin/sh\necho quick\n' >"$WORK/quick.sh"
 SLEEP=$(r upload "$WORK/sleep.sh")
 ABC=$(r upload "$WORK/abc.sh")
 STUB=$(r upload "$WORK/stubborn.sh")
 ONE=$(r upload "$WORK/one.sh")
+HOLD=$(r upload "$WORK/hold.sh")
+QUICK=$(r upload "$WORK/quick.sh")
 
 start_serve
 check "serve started" wait_line "^runner serve: started pid=$SERVE "
@@ -129,6 +138,27 @@ run 0 --state "$S" cancel "$C2"
 check "cancel without a cgroup: CANCELLED" [ "$OUT" = CANCELLED ]
 check "no process of the cancelled trees left" sh -c "! grep -lzqE 'FIELDRIG_RUN_MARK=($(field "$C1" marker)|$(field "$C2" marker))' /proc/[0-9]*/environ 2>/dev/null"
 check "serve is alive" kill -0 "$SERVE"
+
+# --- a run whose pipes stay open does not stall serve's other runs -------
+RUNNER_CGROUP=off submit "$HOLD" --arg "$WORK/esc.pid"
+H=$ID
+check "the holding run printed" until_ok sh -c "$RUNNER --state $S logs $H | grep -q held"
+ESC=$(cat "$WORK/esc.pid")
+HPID=$(field "$H" pid)
+check "its main process is gone" until_ok sh -c "! kill -0 $HPID 2>/dev/null"
+check "its pipe holder lives on" kill -0 "$ESC"
+submit "$QUICK"
+Q=$ID
+check "serve took the next run at once" [ "$(field "$Q" supervisor_pid)" = "$SERVE" ]
+check "exec did not fall back" [ -z "$(grep 'did not take it' <<<"$ERR")" ]
+run 0 --state "$S" wait "$Q" --timeout 4s
+check "and ran it to its end" [ "$OUT" = COMPLETED ]
+check "while the holding run's teardown still waits" [ "$(field "$H" status)" = RUNNING ]
+run 0 --state "$S" wait "$H" --timeout 20s
+check "the holding run ends after its teardown's wait" [ "$OUT" = COMPLETED ]
+check "its log says what held it" sh -c "$RUNNER --state $S logs $H | grep -q 'output pipes still open and silent'"
+kill -9 "$ESC" 2>/dev/null
+ESC=""
 
 # --- the concurrency cap, in submission order -------------------------------
 Q=""
