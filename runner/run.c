@@ -501,6 +501,7 @@ static void free_env(char **envp)
 }
 
 static void host_reap(struct run_host *h);
+static uint64_t host_nofile_soft(const struct run_host *h);
 
 /* Where the no-cgroup sweep starts: a lone supervisor is the subreaper of
  * its run alone, so everything below it is the run's; serve's processes
@@ -733,6 +734,7 @@ static int spawn_child(struct sup *x)
 	sr.lim.cpu_s = x->s->cpu_limit_s;
 	sr.lim.data = x->s->memory_limit;
 	sr.lim.nofile = x->s->max_files;
+	sr.lim.nofile_soft = x->host ? host_nofile_soft(x->host) : 0;
 	sr.lim.nproc = x->s->max_procs;
 	sr.lim.fsize = x->s->max_file_size;
 	sr.drop = x->req->drop;
@@ -1376,6 +1378,7 @@ struct run_host {
 	int lock_fd;		/* held while serve takes handed-over runs */
 	struct pollfd *pf;
 	size_t pf_cap;
+	rlim_t nofile_soft;	/* before serve raised it; 0: not raised */
 };
 
 #define HANDOFF_LOCK "serve.lock"
@@ -1641,12 +1644,16 @@ int run_host_open(const struct settings *s, struct store *st, struct run_host **
 	{
 		/* Two pipes per running run: the default soft limit (1024)
 		 * would stop serve near 500 runs.  A child gets its own limit
-		 * (RUNNER_MAX_FILES) in spawn. */
+		 * (RUNNER_MAX_FILES) in spawn, or with none set the soft
+		 * limit serve had. */
 		struct rlimit rl;
 
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rlim_t was = rl.rlim_cur;
+
 			rl.rlim_cur = rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &rl);
+			if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+				h->nofile_soft = was;
 		}
 	}
 	ret = watchdog_multi_start(&h->wd);
@@ -1753,6 +1760,11 @@ static void host_reap(struct run_host *h)
 			if (sup_reaped(&r->x, p, ws, &ru))
 				break;
 	}
+}
+
+static uint64_t host_nofile_soft(const struct run_host *h)
+{
+	return (uint64_t)h->nofile_soft;
 }
 
 void run_host_sigchld(struct run_host *h)

@@ -193,6 +193,15 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 			close(fd);
 		}
 	}
+	if (!r->lim.nofile && r->lim.nofile_soft) {
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > (rlim_t)r->lim.nofile_soft) {
+			rl.rlim_cur = (rlim_t)r->lim.nofile_soft;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				child_fail(err_wr, SPAWN_STEP_RLIMIT);
+		}
+	}
 	if (set_limit(RLIMIT_CORE, 0) < 0 ||
 	    (r->lim.cpu_s && set_limit(RLIMIT_CPU, r->lim.cpu_s) < 0) ||
 	    (r->lim.data && set_limit(RLIMIT_DATA, r->lim.data) < 0) ||

@@ -25,6 +25,10 @@ struct spawn_limits {
 	uint64_t cpu_s;		/* RLIMIT_CPU soft (SIGXCPU); hard one second more */
 	uint64_t data;		/* RLIMIT_DATA bytes: RLIMIT_AS breaks Node/V8 */
 	uint64_t nofile;	/* RLIMIT_NOFILE */
+	/* With nofile 0: the soft NOFILE limit the child gets back (serve
+	 * raised its own for its many pipes; a script inherits the
+	 * original), 0: as it is. */
+	uint64_t nofile_soft;
 	uint64_t nproc;		/* RLIMIT_NPROC (per user; root is exempt) */
 	uint64_t fsize;		/* RLIMIT_FSIZE bytes */
 	/* RLIMIT_CORE is always 0: a core of a user script is a leak. */

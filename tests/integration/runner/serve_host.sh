@@ -35,7 +35,9 @@ until_ok() {
 SERVE=""
 start_serve() {
 	: >"$WORK/serve.log"
-	"$RUNNER" --state "$S" serve 2>>"$WORK/serve.log" &
+	# A soft NOFILE limit below the hard one, as systemd gives: serve
+	# raises its own, its scripts get this one back.
+	(ulimit -Sn 512 && exec "$RUNNER" --state "$S" serve 2>>"$WORK/serve.log") &
 	SERVE=$!
 	# Taking handed-over runs once it holds the lock.
 	wait_line "^runner serve: handoff-on lock=$S/serve.lock "
@@ -89,12 +91,14 @@ printf '#!/bin/sh\nsleep 1\n' >"$WORK/one.sh"
 # without a cgroup (a new session, the environment and its marker gone).
 printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >"$1"\necho held\n' >"$WORK/hold.sh"
 printf '#!/bin/sh\necho quick\n' >"$WORK/quick.sh"
+printf '#!/bin/sh\nulimit -Sn\n' >"$WORK/nofile.sh"
 SLEEP=$(r upload "$WORK/sleep.sh")
 ABC=$(r upload "$WORK/abc.sh")
 STUB=$(r upload "$WORK/stubborn.sh")
 ONE=$(r upload "$WORK/one.sh")
 HOLD=$(r upload "$WORK/hold.sh")
 QUICK=$(r upload "$WORK/quick.sh")
+NOFILE=$(r upload "$WORK/nofile.sh")
 
 start_serve
 check "serve started" wait_line "^runner serve: started pid=$SERVE "
@@ -114,6 +118,17 @@ check "wait: COMPLETED" [ "$OUT" = COMPLETED ]
 check "serve logged its end" wait_line "^runner serve: ended run=$A status=COMPLETED$"
 check "exit code recorded" [ "$(field "$A" exit_code)" = 0 ]
 check "its per-run directory is gone" [ ! -e "$(field "$A" workdir)" ]
+
+# --- open files: serve raises its own soft limit, not its scripts' ---------
+check "serve raised its soft NOFILE limit above 512" [ "$(awk '/^Max open files/ { print $4 }' "/proc/$SERVE/limits")" -gt 512 ]
+RUNNER_MAX_FILES=0 submit "$NOFILE"
+run 0 --state "$S" wait "$ID"
+run 0 --state "$S" logs "$ID"
+check "a script without RUNNER_MAX_FILES gets serve's original soft limit ($OUT)" [ "$OUT" = 512 ]
+submit "$NOFILE"
+run 0 --state "$S" wait "$ID"
+run 0 --state "$S" logs "$ID"
+check "and with it, RUNNER_MAX_FILES ($OUT)" [ "$OUT" = 1024 ]
 
 # --- timeout of a tree that ignores TERM, with a setsid escapee ------------
 submit "$STUB" --timeout 1s
