@@ -219,6 +219,44 @@ static void remove_orphan_logs(struct walk *w, struct store *st, int64_t cutoff)
 	closedir(d);
 }
 
+/* RUNNER_KEEP_RUNS: the records first (one transaction per batch), then
+ * their files; a file left by a failed unlink is reported, and the orphan
+ * sweep takes it next time. */
+static int forget_old_runs(struct walk *w, const struct settings *s, struct store *st,
+			   unsigned *forgotten, char *err, size_t errlen)
+{
+	int64_t ids[256];
+	int n, k;
+
+	if (s->keep_runs_ns == 0)
+		return 0;
+	do {
+		n = runrec_prune(st, runrec_now_ms() - (int64_t)(s->keep_runs_ns / 1000000), ids,
+				 sizeof(ids) / sizeof(ids[0]));
+		if (n < 0) {
+			snprintf(err, errlen, "%s: forget runs older than RUNNER_KEEP_RUNS: %s",
+				 store_path(st), strerror(-n));
+			return n;
+		}
+		*forgotten += (unsigned)n;
+		for (k = 0; k < n; k++) {
+			enum log_stream ls;
+
+			for (ls = LOG_STDOUT; ls <= LOG_STDERR; ls++) {
+				char path[PATH_MAX];
+
+				if (log_file_path(st, ids[k], ls, path, sizeof(path)) < 0)
+					continue;
+				if (unlink(path) == 0)
+					report(w, path, 0);
+				else if (errno != ENOENT)
+					report(w, path, errno);
+			}
+		}
+	} while (n == (int)(sizeof(ids) / sizeof(ids[0])));
+	return 0;
+}
+
 int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_ms,
 		cleanup_cb cb, void *ctx, struct cleanup_stats *stats, char *err, size_t errlen)
 {
@@ -227,7 +265,7 @@ int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_m
 	int ret;
 	size_t i;
 
-	stats->removed = stats->failed = 0;
+	stats->removed = stats->failed = stats->forgotten = 0;
 	ret = runrec_list(st, NULL, collect_cb, &c, err, errlen);
 	if (ret == -ENOMEM)
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
@@ -268,5 +306,5 @@ int cleanup_run(const struct settings *s, struct store *st, int64_t older_than_m
 	}
 	remove_stale(&w, s->scripts_dir, ".upload-*.tmp", c.cutoff, NULL);
 	remove_orphan_logs(&w, st, c.cutoff);
-	return 0;
+	return forget_old_runs(&w, s, st, &stats->forgotten, err, errlen);
 }

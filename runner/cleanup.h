@@ -8,7 +8,8 @@
  * it for as long as the run is recorded), and
  * never anything it did not create.  A file it cannot remove (EACCES,
  * EBUSY on a mountpoint, EROFS...) is reported and skipped; the rest goes
- * on. */
+ * on.  Runs that ended more than RUNNER_KEEP_RUNS ago (and whose per-run
+ * directory is gone) are forgotten: record, log index rows, log files. */
 #ifndef RUNNER_CLEANUP_H
 #define RUNNER_CLEANUP_H
 
@@ -23,6 +24,7 @@ typedef void (*cleanup_cb)(void *ctx, const char *path, int err);
 struct cleanup_stats {
 	unsigned removed;
 	unsigned failed;
+	unsigned forgotten;	/* runs past RUNNER_KEEP_RUNS: record, log rows and files */
 };
 
 /* Removes what is older than older_than_ms (finished that long ago, or

@@ -39,7 +39,8 @@ const char cli_run_usage[] =
 "  cancel RUN                  stop a run's whole process tree (TERM, grace, KILL)\n"
 "  list                        all runs\n"
 "  recover                     runs whose supervisor died become LOST\n"
-"  cleanup [--older-than DUR]  remove per-run dirs of finished runs, stale runner scripts\n"
+"  cleanup [--older-than DUR]  remove per-run dirs of finished runs, stale runner scripts;\n"
+"                              forget runs ended more than RUNNER_KEEP_RUNS (30d) ago\n"
 "  serve                       restarts by policy, recover and cleanup every interval; SIGTERM stops\n";
 
 static const char *const names[] = { "exec", "status", "logs", "wait", "cancel", "list",
@@ -587,10 +588,21 @@ static int cmd_cleanup(const struct settings *s, struct args *a)
 		json_decref(o);
 		return EXIT_FAILED;
 	}
-	if (o)
+	if (o) {
+		json_object_set_new(o, "forgotten", json_integer(stats.forgotten));
 		print_json(o);
-	else if (stats.removed == 0 && stats.failed == 0)
-		printf("nothing to clean up\n");
+	} else {
+		if (stats.forgotten) {
+			uint64_t k = s->keep_runs_ns / 1000000000ULL;
+
+			printf("forgot %u run%s that ended more than %llu%s ago (RUNNER_KEEP_RUNS)\n",
+			       stats.forgotten, stats.forgotten == 1 ? "" : "s",
+			       (unsigned long long)(k % 86400 == 0 ? k / 86400 : k % 3600 == 0 ? k / 3600 : k),
+			       k % 86400 == 0 ? "d" : k % 3600 == 0 ? "h" : "s");
+		}
+		if (stats.removed == 0 && stats.failed == 0 && stats.forgotten == 0)
+			printf("nothing to clean up\n");
+	}
 	return stats.failed ? EXIT_FAILED : EXIT_OK;
 }
 

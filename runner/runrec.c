@@ -279,6 +279,46 @@ static int reap_dead_queued(struct store *st, int64_t id)
 	return 0;
 }
 
+int runrec_prune(struct store *st, int64_t ended_before_ms, int64_t *ids, size_t max)
+{
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *q = NULL;
+	size_t n = 0, i;
+	int rc, ret = 0;
+
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sq_errno(rc);
+	rc = sqlite3_prepare_v2(db, "SELECT id FROM runs WHERE status NOT IN ('QUEUED', 'RUNNING') "
+				"AND ended_at IS NOT NULL AND ended_at < ? AND workdir IS NULL "
+				"ORDER BY id LIMIT ?", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(q, 1, ended_before_ms);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		ids[n++] = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		ret = update(st, "DELETE FROM log_lines WHERE run_id = ?", 1, &ids[i]);
+		if (ret >= 0)
+			ret = update(st, "DELETE FROM runs WHERE id = ?", 1, &ids[i]);
+		if (ret < 0)
+			goto rollback;
+	}
+	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	return (int)n;
+fail:
+	ret = sq_errno(rc);
+rollback:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
 int runrec_claim(struct store *st, int64_t id, uint64_t max)
 {
 	sqlite3 *db = store_db(st);

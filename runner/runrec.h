@@ -92,6 +92,13 @@ int runrec_set_process(struct store *st, int64_t id, pid_t pid, uint64_t pid_sta
  * Returns 1 written, 0 the run already had a verdict, -errno. */
 int runrec_finish(struct store *st, int64_t id, const struct run_verdict *v);
 
+/* Forgets up to max runs that ended before ended_before_ms (unix ms) and
+ * whose per-run directory is gone: their log index rows and records go in
+ * one transaction, oldest first; their ids are put in ids for the caller to
+ * remove their log files.  A QUEUED or RUNNING run is never touched.
+ * Returns how many, or -errno. */
+int runrec_prune(struct store *st, int64_t ended_before_ms, int64_t *ids, size_t max);
+
 /* Sets cancel_requested on a run without a verdict.  Returns 1 set, 0 the
  * run has already ended, -ENOENT, -errno. */
 int runrec_request_cancel(struct store *st, int64_t id);

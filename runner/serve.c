@@ -84,6 +84,9 @@ static void housekeeping(const struct settings *s, struct store *st)
 		say("recover-failed error=\"%s\"", err);
 	if (cleanup_run(s, st, 3600000, cleaned, NULL, &cs, err, sizeof(err)) < 0)
 		say("cleanup-failed error=\"%s\"", err);
+	else if (cs.forgotten)
+		say("forgot runs=%u keep=%llus", cs.forgotten,
+		    (unsigned long long)(s->keep_runs_ns / 1000000000ULL));
 }
 
 /* Whether a verdict calls for a restart under policy. */

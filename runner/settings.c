@@ -46,6 +46,7 @@ static const struct setting_desc table[SET__COUNT] = {
 	[SET_SERVE_STOP]	 = { "RUNNER_SERVE_STOP", NULL, "cancel" },
 	[SET_NETWORK]		 = { "RUNNER_NETWORK", "RUN_NETWORK", "host" },
 	[SET_RECOVER_POLICY]	 = { "RUNNER_RECOVER_POLICY", "RECOVER_POLICY", "kill" },
+	[SET_KEEP_RUNS]		 = { "RUNNER_KEEP_RUNS", NULL, "30d" },
 };
 
 const char *settings_name(enum setting_id id)
@@ -423,6 +424,9 @@ int settings_finalize(struct settings *s, char *err, size_t errlen)
 		s->recover_adopt = true;
 	else
 		return bad(s, SET_RECOVER_POLICY, err, errlen, "expected kill or adopt");
+	if (parse_duration_ns(raw(s, SET_KEEP_RUNS), 1000000000ULL, &s->keep_runs_ns) < 0)
+		return bad(s, SET_KEEP_RUNS, err, errlen,
+			   "expected a duration such as 30d (0: keep every run)");
 
 	r = raw(s, SET_EXEC_MODE);
 	if (strcmp(r, "interpreter") == 0)
@@ -496,6 +500,7 @@ const char *settings_display(const struct settings *s, enum setting_id id, char 
 	case SET_ROOT: snprintf(buf, len, "%s", s->root); break;
 	case SET_KILL_GRACE: fmt_duration(s->kill_grace_ns, buf, len); break;
 	case SET_CLEANUP_INTERVAL: fmt_duration(s->cleanup_interval_ns, buf, len); break;
+	case SET_KEEP_RUNS: fmt_duration(s->keep_runs_ns, buf, len); break;
 	case SET_MAX_LOG: fmt_size(s->max_log, buf, len); break;
 	case SET_CPU_LIMIT: snprintf(buf, len, "%llus", (unsigned long long)s->cpu_limit_s); break;
 	case SET_MEMORY_LIMIT: fmt_size(s->memory_limit, buf, len); break;

@@ -40,6 +40,7 @@ enum setting_id {
 	SET_SERVE_STOP,
 	SET_NETWORK,
 	SET_RECOVER_POLICY,
+	SET_KEEP_RUNS,
 	SET__COUNT
 };
 
@@ -99,6 +100,7 @@ struct settings {
 	bool serve_stop_wait;		/* RUNNER_SERVE_STOP=wait (else cancel) */
 	bool recover_adopt;		/* RUNNER_RECOVER_POLICY=adopt (else kill) */
 	bool net_none;			/* RUNNER_NETWORK=none: own network namespace */
+	uint64_t keep_runs_ns;		/* cleanup forgets runs ended longer ago; 0: never */
 };
 
 /* Canonical name of a setting ("MAX_EXECUTION_TIME"). */

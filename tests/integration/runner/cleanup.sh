@@ -4,7 +4,9 @@
 # stays, stale runner scripts and upload temporaries go, log files of runs
 # the store does not have go (a finished run's stay: its log is still
 # read), and a directory that cannot be removed (EBUSY: a mountpoint inside
-# it) is reported while the rest is still removed.
+# it) is reported while the rest is still removed.  Runs that ended more
+# than RUNNER_KEEP_RUNS ago are forgotten, record, log rows and files; a
+# newer one, a live one and one with its directory still there are not.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -90,6 +92,38 @@ check "and the record forgets it" [ -z "$(field "$R2" workdir)" ]
 check "json lists it" contains "$OUT" "\"$D2\""
 run 0 --state "$S" cleanup
 check "default keeps what ended within the hour" contains "$OUT" "nothing to clean up"
+# --- RUNNER_KEEP_RUNS ---
+age() {   # age RUN DAYS: the run ended DAYS ago
+	"$PY" - "$S/runner.db" "$1" "$2" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE runs SET ended_at = ? WHERE id = ?",
+           (int((time.time() - float(sys.argv[3]) * 86400) * 1000), int(sys.argv[2])))
+db.commit()
+PY
+}
+rows() { "$PY" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM log_lines WHERE run_id = ?', (int(sys.argv[2]),)).fetchone()[0])" "$S/runner.db" "$1"; }
+check "the old run has log rows" [ "$(rows "$R0")" -gt 0 ]
+age "$R0" 40
+age "$R1" 20
+# R3 still runs; a stale ended_at must not matter
+age "$R3" 40
+RUNNER_KEEP_RUNS=0 run 0 --state "$S" cleanup
+check "RUNNER_KEEP_RUNS=0 keeps every run" [ "$(field "$R0" status)" = COMPLETED ]
+run 0 --state "$S" cleanup
+check "the run that ended 40 days ago is forgotten" contains "$OUT" "forgot 1 run that ended more than 30d ago (RUNNER_KEEP_RUNS)"
+check "its log files reported and gone" sh -c "! [ -e '$S/logs/run-$R0.stdout' ] && grep -qx 'removed $S/logs/run-$R0.stdout' <<'EOF'
+$OUT
+EOF"
+check "its log rows gone" [ "$(rows "$R0")" = 0 ]
+run 2 --state "$S" status "$R0"
+check "status no longer knows it" contains "$ERR" "no run with id $R0"
+check "the run that ended 20 days ago stays" [ "$(field "$R1" status)" = COMPLETED ]
+check "the live run stays" [ "$(field "$R3" status)" = RUNNING ]
+RUNNER_KEEP_RUNS=7d run 0 --state "$S" cleanup --json
+check "RUNNER_KEEP_RUNS=7d forgets the 20-day-old one" [ "$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["forgotten"])' <<<"$OUT")" = 1 ]
+RUNNER_KEEP_RUNS=soon run 2 --state "$S" cleanup
+check "a bad RUNNER_KEEP_RUNS is named" contains "$ERR" "RUNNER_KEEP_RUNS"
 RUNNER_KILL_GRACE=0 run 0 --state "$S" cancel "$R3"
 run 2 --state "$S" cleanup --older-than soon
 check "bad --older-than" contains "$ERR" "invalid duration 'soon'"

@@ -93,6 +93,11 @@ static void test_locked_store(void **state)
 	assert_int_equal(runrec_request_cancel(st, id), -EBUSY);
 	assert_int_equal(runrec_set_workdir(st, id, "/tmp/x"), -EBUSY);
 	assert_int_equal(runrec_add_log_bytes(st, id, 5), -EBUSY);
+	{
+		int64_t ids[4];
+
+		assert_int_equal(runrec_prune(st, INT64_MAX, ids, 4), -EBUSY);
+	}
 	/* Reading still works under WAL. */
 	assert_int_equal(runrec_get(st, id, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.state, RS_QUEUED);
@@ -200,8 +205,19 @@ static void test_tables_gone(void **state)
 	out = fopen("/dev/null", "w");
 	assert_non_null(out);
 
+	/* A finished run to forget, with its log table gone: the prune
+	 * fails whole and the run stays. */
+	{
+		int64_t ids[4];
+
+		assert_int_equal(runrec_finish(st, id, &v), 1);
+		exec_ok(st, "DROP TABLE log_lines");
+		assert_int_equal(runrec_prune(st, INT64_MAX, ids, 4), -EIO);
+		assert_int_equal(runrec_get(st, id, &r, err, sizeof(err)), 0);
+		run_rec_free(&r);
+	}
+
 	/* The log table gone: writing and reading name it. */
-	exec_ok(st, "DROP TABLE log_lines");
 	assert_int_equal(log_writer_init(&w, st, id, 1 << 20), 0);
 	assert_int_equal(log_writer_feed(&w, LOG_STDOUT, "a\n", 2), 0);
 	assert_int_equal(log_writer_flush(&w), -EIO);
@@ -225,6 +241,11 @@ static void test_tables_gone(void **state)
 	assert_int_equal(runrec_request_cancel(st, id), -EIO);
 	assert_int_equal(runrec_set_workdir(st, id, "/x"), -EIO);
 	assert_int_equal(runrec_add_log_bytes(st, id, 1), -EIO);
+	{
+		int64_t ids[4];
+
+		assert_int_equal(runrec_prune(st, INT64_MAX, ids, 4), -EIO);
+	}
 	assert_int_equal(log_print(st, id, &o, out, err, sizeof(err)), -EIO);
 
 	/* And the scripts table. */
