@@ -192,6 +192,21 @@ out:
 	return ret;
 }
 
+int cgroup_probe(char *err, size_t errlen)
+{
+	struct cgroup_run cg;
+	char name[64];
+	int ret;
+
+	snprintf(name, sizeof(name), "probe-%d", (int)getpid());
+	ret = cgroup_create(name, NULL, &cg, err, errlen);
+	if (ret == 0 && rmdir(cg.path) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", cg.path, strerror(errno));
+	}
+	return ret;
+}
+
 void cgroup_attach(const char *path, struct cgroup_run *cg)
 {
 	char p[PATH_MAX + 16];

@@ -35,6 +35,10 @@ struct cgroup_limits {
 int cgroup_create(const char *name, const struct cgroup_limits *lim,
 		  struct cgroup_run *cg, char *err, size_t errlen);
 
+/* Whether a run cgroup can be made here: one is created (named after the
+ * caller's pid) and removed.  0, or -errno with err as cgroup_create's. */
+int cgroup_probe(char *err, size_t errlen);
+
 /* Opens an existing run cgroup by path (cancel, recover, the watchdog). */
 void cgroup_attach(const char *path, struct cgroup_run *cg);
 

@@ -1379,6 +1379,7 @@ struct run_host {
 	struct pollfd *pf;
 	size_t pf_cap;
 	rlim_t nofile_soft;	/* before serve raised it; 0: not raised */
+	char no_cgroup[512];	/* why serve cannot make run cgroups; "": it can */
 };
 
 #define HANDOFF_LOCK "serve.lock"
@@ -1486,7 +1487,11 @@ static int handoff(const struct settings *s, const struct run_request *req,
 	pid_t spid;
 	int ret;
 
-	if (!serve_live(s, &spid, &sstart))
+	/* Only a run with a cgroup: without one, orphans of the run that
+	 * left its tree and cleared their environment (so carry no marker)
+	 * are found only by a subreaper of this run alone; under serve they
+	 * would be re-parented to serve, among every other run's. */
+	if (!s->use_cgroup || !serve_live(s, &spid, &sstart))
 		return 0;
 	ret = store_open(s->state_dir, &st, err, sizeof(err));
 	if (ret < 0)
@@ -1656,6 +1661,10 @@ int run_host_open(const struct settings *s, struct store *st, struct run_host **
 				h->nofile_soft = was;
 		}
 	}
+	if (!s->use_cgroup)
+		snprintf(h->no_cgroup, sizeof(h->no_cgroup), "RUNNER_CGROUP=off");
+	else
+		cgroup_probe(h->no_cgroup, sizeof(h->no_cgroup));
 	ret = watchdog_multi_start(&h->wd);
 	if (ret < 0) {
 		snprintf(err, errlen, "watchdog: %s", strerror(-ret));
@@ -1670,6 +1679,13 @@ int run_host_announce(struct run_host *h, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 32], buf[64];
 	int fd, n;
+
+	/* Handed-over runs are those with a cgroup (see handoff()): a serve
+	 * that cannot make one takes none. */
+	if (h->no_cgroup[0]) {
+		snprintf(err, errlen, "no run cgroup can be made (%s)", h->no_cgroup);
+		return -EOPNOTSUPP;
+	}
 
 	snprintf(path, sizeof(path), "%s/%s", h->s->state_dir, HANDOFF_LOCK);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);

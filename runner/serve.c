@@ -427,7 +427,16 @@ static void announce(const struct settings *s, bool first)
 
 	if (on)
 		return;
-	if (run_host_announce(host, herr, sizeof(herr)) < 0) {
+	int ret = run_host_announce(host, herr, sizeof(herr));
+
+	if (ret == -EOPNOTSUPP) {
+		if (first)
+			say("handoff-off reason=\"%s\" (exec --detach runs get supervisors of their "
+			    "own: without a cgroup only a subreaper of one run finds all of its "
+			    "processes)", herr);
+		return;
+	}
+	if (ret < 0) {
 		if (first)
 			say("handoff-off error=\"%s\" (exec --detach runs get supervisors of their "
 			    "own; tried again every second)", herr);

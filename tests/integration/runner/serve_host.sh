@@ -6,12 +6,15 @@
 # concurrency cap in submission order all as with a supervisor of its own;
 # an exec whose serve does not take the run in time (serve stopped)
 # supervises it itself, and serve never starts it a second time; kill -9 of
-# serve kills every hosted run's tree (its one watchdog does, cgroup or
-# not), and the next serve marks them LOST; SIGTERM leaves a run without a
-# restart policy supervised to its end, a second SIGTERM cancels it; a
+# serve kills every hosted run's tree (its one watchdog does), and the next
+# serve marks them LOST; SIGTERM leaves a run without a restart policy
+# supervised to its end, a second SIGTERM cancels it; a
 # run whose output pipes stay open after it ended (held by a process that
 # left its domain) does not hold up serve's other runs while its teardown
-# waits for them.  No process of any run outlives the test.
+# waits for them.  A run without a cgroup is not handed to serve: it gets a
+# supervisor of its own, whose sweep still finds an orphan that left the
+# tree and cleared its environment.  No process of any run outlives the
+# test.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -87,9 +90,12 @@ printf '#!/bin/sh\necho up\nexec sleep 1000\n' >"$WORK/sleep.sh"
 printf '#!/bin/sh\necho a\nsleep 1\necho b >&2\nsleep 0.3\necho c\n' >"$WORK/abc.sh"
 printf '#!/bin/sh\ntrap "" TERM\nsetsid sleep 1000 &\necho tree\nwhile :; do sleep 1; done\n' >"$WORK/stubborn.sh"
 printf '#!/bin/sh\nsleep 1\n' >"$WORK/one.sh"
-# Leaves a process that holds stdout and stderr, outside the run's domain
-# without a cgroup (a new session, the environment and its marker gone).
-printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >"$1"\necho held\n' >"$WORK/hold.sh"
+# Leaves a process that holds stdout and stderr: the test moves it out of
+# the run's cgroup before the script goes on.
+printf '#!/bin/sh\nsetsid sleep 60 &\necho $! >"$1.tmp"\nmv "$1.tmp" "$1"\nwhile [ ! -e "$1.moved" ]; do sleep 0.05; done\necho held\n' >"$WORK/hold.sh"
+# Without a cgroup: an orphan in a new session with an empty environment
+# (no marker), holding the pipes.
+printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >"$1.tmp"\nmv "$1.tmp" "$1"\necho left\n' >"$WORK/leave.sh"
 printf '#!/bin/sh\necho quick\n' >"$WORK/quick.sh"
 printf '#!/bin/sh\nulimit -Sn\n' >"$WORK/nofile.sh"
 SLEEP=$(r upload "$WORK/sleep.sh")
@@ -97,6 +103,7 @@ ABC=$(r upload "$WORK/abc.sh")
 STUB=$(r upload "$WORK/stubborn.sh")
 ONE=$(r upload "$WORK/one.sh")
 HOLD=$(r upload "$WORK/hold.sh")
+LEAVE=$(r upload "$WORK/leave.sh")
 QUICK=$(r upload "$WORK/quick.sh")
 NOFILE=$(r upload "$WORK/nofile.sh")
 
@@ -145,7 +152,8 @@ submit "$STUB"
 C1=$ID
 RUNNER_CGROUP=off submit "$STUB"
 C2=$ID
-check "both RUNNING under serve" until_ok sh -c "[ \"\$($RUNNER --state $S status $C1 --json | jq -r .status)\$($RUNNER --state $S status $C2 --json | jq -r .status)\" = RUNNINGRUNNING ]"
+check "the run without a cgroup has a supervisor of its own" [ "$(field "$C2" supervisor_pid)" != "$SERVE" ]
+check "both RUNNING" until_ok sh -c "[ \"\$($RUNNER --state $S status $C1 --json | jq -r .status)\$($RUNNER --state $S status $C2 --json | jq -r .status)\" = RUNNINGRUNNING ]"
 until_ok sh -c "$RUNNER --state $S logs $C2 | grep -q tree"
 run 0 --state "$S" cancel "$C1"
 check "cancel: CANCELLED" [ "$OUT" = CANCELLED ]
@@ -155,13 +163,18 @@ check "no process of the cancelled trees left" sh -c "! grep -lzqE 'FIELDRIG_RUN
 check "serve is alive" kill -0 "$SERVE"
 
 # --- a run whose pipes stay open does not stall serve's other runs -------
-RUNNER_CGROUP=off submit "$HOLD" --arg "$WORK/esc.pid"
+submit "$HOLD" --arg "$WORK/esc.pid"
 H=$ID
-check "the holding run printed" until_ok sh -c "$RUNNER --state $S logs $H | grep -q held"
+check "the holding run is serve's" [ "$(field "$H" supervisor_pid)" = "$SERVE" ]
+check "its pipe holder started" until_ok test -s "$WORK/esc.pid"
 ESC=$(cat "$WORK/esc.pid")
+CG2=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+echo "$ESC" >"$CG2/cgroup.procs"
+touch "$WORK/esc.pid.moved"
+check "the holding run printed" until_ok sh -c "$RUNNER --state $S logs $H | grep -q held"
 HPID=$(field "$H" pid)
 check "its main process is gone" until_ok sh -c "! kill -0 $HPID 2>/dev/null"
-check "its pipe holder lives on" kill -0 "$ESC"
+check "its pipe holder, moved out of its cgroup, lives on" kill -0 "$ESC"
 submit "$QUICK"
 Q=$ID
 check "serve took the next run at once" [ "$(field "$Q" supervisor_pid)" = "$SERVE" ]
@@ -172,6 +185,19 @@ check "while the holding run's teardown still waits" [ "$(field "$H" status)" = 
 run 0 --state "$S" wait "$H" --timeout 20s
 check "the holding run ends after its teardown's wait" [ "$OUT" = COMPLETED ]
 check "its log says what held it" sh -c "$RUNNER --state $S logs $H | grep -q 'output pipes still open and silent'"
+kill -9 "$ESC" 2>/dev/null
+ESC=""
+
+# --- without a cgroup: a supervisor of its own, and nothing escapes it ----
+RUNNER_CGROUP=off submit "$LEAVE" --arg "$WORK/leave.pid"
+L=$ID
+LSUP=$(field "$L" supervisor_pid)
+check "a run without a cgroup is not handed to serve" [ -n "$LSUP" -a "$LSUP" != "$SERVE" ]
+check "its orphan started" until_ok test -s "$WORK/leave.pid"
+ESC=$(cat "$WORK/leave.pid")
+run 0 --state "$S" wait "$L" --timeout 20s
+check "the run ends" [ "$OUT" = COMPLETED ]
+check "its orphan, without marker or ancestry, is killed at its end" until_ok sh -c "! kill -0 $ESC 2>/dev/null"
 kill -9 "$ESC" 2>/dev/null
 ESC=""
 
@@ -215,7 +241,7 @@ check "it ran once" [ "$OUT" = "$(printf 'a\nc')" ]
 # --- kill -9 of serve: its watchdog kills every run; the next serve: LOST ---
 submit "$STUB"
 K1=$ID
-RUNNER_CGROUP=off submit "$STUB"
+submit "$STUB"
 K2=$ID
 submit "$SLEEP"
 K3=$ID
