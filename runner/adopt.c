@@ -206,33 +206,14 @@ void run_adopt_main(const struct settings *s, int64_t id, int ready_fd)
 
 int run_adopt(const struct settings *s, const struct run_rec *r, char *err, size_t errlen)
 {
-	int ready_fd, pid = -1, rc = run_daemon_start(s, &ready_fd, err, errlen);
+	/* The grace goes by the environment (it beats an env-file the new
+	 * process would not see). */
+	char grace[64], *env[] = { grace, NULL };
+	int pid = -1, rc;
 
-	if (rc == 0) {
-		/* A fresh process image: SQLite state must not cross a fork.
-		 * The grace goes by the environment (it beats an env-file the
-		 * new process would not see). */
-		char idb[32], fdb[16], grace[48], self[PATH_MAX], *abs_state = realpath(s->state_dir, NULL);
-		int rfd = dup(ready_fd);	/* without close-on-exec */
-		ssize_t ln;
-
-		snprintf(idb, sizeof(idb), "%lld", (long long)r->id);
-		snprintf(fdb, sizeof(fdb), "%d", rfd);
-		snprintf(grace, sizeof(grace), "%llums", (unsigned long long)(s->kill_grace_ns / 1000000));
-		setenv("RUNNER_KILL_GRACE", grace, 1);
-		/* The binary's own path (under valgrind readlink names the
-		 * client, where an exec of /proc/self/exe would not). */
-		ln = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (ln <= 0)
-			snprintf(self, sizeof(self), "/proc/self/exe");
-		else
-			self[ln] = '\0';
-		execl(self, "runner", "--state", abs_state ? abs_state : s->state_dir, "adopt-run", idb, fdb,
-		      (char *)NULL);
-		fprintf(stderr, "runner[%d]: adopt run %s: exec %s: %s\n", (int)getpid(), idb, self,
-			strerror(errno));
-		_exit(1);
-	}
+	snprintf(grace, sizeof(grace), "RUNNER_KILL_GRACE=%llums",
+		 (unsigned long long)(s->kill_grace_ns / 1000000));
+	rc = run_daemon_exec(s, "adopt-run", r->id, env, err, errlen);
 	if (rc < 0) {
 		if (rc == -ECHILD)
 			snprintf(err, errlen, "the adopting supervisor of run %lld did not start (see %s/supervisor.log)",

@@ -44,7 +44,7 @@ const char cli_run_usage[] =
 "  serve                       restarts by policy, recover and cleanup every interval; SIGTERM stops\n";
 
 static const char *const names[] = { "exec", "status", "logs", "wait", "cancel", "list",
-				     "recover", "cleanup", "serve", "adopt-run", NULL };
+				     "recover", "cleanup", "serve", "adopt-run", "supervise-run", NULL };
 
 bool cli_run_known(const char *name)
 {
@@ -645,17 +645,20 @@ int cli_run(const struct settings *s, bool json, int argc, char **argv)
 		rc = cmd_cancel(s, a);
 	else if (!strcmp(a->cmd, "list"))
 		rc = cmd_list(s, a);
-	else if (!strcmp(a->cmd, "adopt-run")) {
-		/* Internal: exec'd by run_adopt (adopt.h). */
+	else if (!strcmp(a->cmd, "adopt-run") || !strcmp(a->cmd, "supervise-run")) {
+		/* Internal: exec'd by run_daemon_exec, for run_adopt (adopt.h)
+		 * and for serve's restarts without a cgroup (run.h). */
 		int64_t id;
 		uint64_t fd;
 
 		if (a->argc != 2 || (rc = run_id(a, &id)) >= 0 || parse_u64(a->argv[1], &fd) < 0 ||
 		    fd > 1024) {
-			errline("adopt-run: internal command: ID FD");
+			errline("%s: internal command: ID FD", a->cmd);
 			rc = EXIT_USAGE;
-		} else {
+		} else if (a->cmd[0] == 'a') {
 			run_adopt_main(s, id, (int)fd);
+		} else {
+			run_handed_main(s, id, (int)fd);
 		}
 	} else if (!strcmp(a->cmd, "serve"))
 		rc = cmd_serve(s, a);

@@ -1548,8 +1548,10 @@ static const char *jstr(json_t *o, const char *k)
 }
 
 /* Builds the hosted run from its record.  0 or -EINVAL (err set). */
-static int hosted_from_rec(struct run_host *h, const struct run_rec *rec, struct hosted *r,
-			   char *err, size_t errlen)
+/* What request.handoff holds, over the base settings: the request, the
+ * plan, the submitter's settings and environment. */
+static int handoff_load(const struct settings *base, const struct run_rec *rec, struct hosted *r,
+			char *err, size_t errlen)
 {
 	json_t *v, *ho;
 	size_t i;
@@ -1594,7 +1596,7 @@ static int hosted_from_rec(struct run_host *h, const struct run_rec *rec, struct
 		if (i < 2 && json_is_string(v))
 			r->plan.interp_args[r->plan.n_interp_args++] = json_string_value(v);
 	/* The submitter's settings that shape supervision */
-	r->s = *h->s;
+	r->s = *base;
 	r->s.runner_dir = (char *)jstr(ho, "runner_dir");
 	r->s.runner_dir_configured = json_is_true(json_object_get(ho, "runner_dir_configured"));
 	r->s.exec_mode = jint(ho, "exec_mode") == EXEC_DIRECT ? EXEC_DIRECT : EXEC_INTERPRETER;
@@ -1623,11 +1625,102 @@ static int hosted_from_rec(struct run_host *h, const struct run_rec *rec, struct
 			if (json_is_string(e))
 				r->envv[n++] = (char *)json_string_value(e);
 	}
+	return 0;
+}
+
+static int hosted_from_rec(struct run_host *h, const struct run_rec *rec, struct hosted *r,
+			   char *err, size_t errlen)
+{
+	int ret = handoff_load(h->s, rec, r, err, errlen);
+
+	if (ret < 0)
+		return ret;
 	sup_init(&r->x, &r->s, &r->req, &r->plan);
 	r->x.host = h;
 	r->x.st = h->st;
 	r->x.envv = r->envv;
 	return 0;
+}
+
+/* ---- a handed-over run with a supervisor of its own (runner serve's
+ * restarts of runs without a cgroup) ---- */
+
+int run_daemon_exec(const struct settings *s, const char *cmd, int64_t id, char *const *env,
+		    char *err, size_t errlen)
+{
+	int ready_fd, rc = run_daemon_start(s, &ready_fd, err, errlen);
+
+	if (rc == 0) {
+		/* A fresh process image: SQLite state must not cross a fork. */
+		char idb[32], fdb[16], self[PATH_MAX], *abs_state = realpath(s->state_dir, NULL);
+		int rfd = dup(ready_fd);	/* without close-on-exec */
+		ssize_t ln;
+
+		for (; env && *env; env++)
+			putenv(*env);
+
+		snprintf(idb, sizeof(idb), "%lld", (long long)id);
+		snprintf(fdb, sizeof(fdb), "%d", rfd);
+		/* The binary's own path (under valgrind readlink names the
+		 * client, where an exec of /proc/self/exe would not). */
+		ln = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (ln <= 0)
+			snprintf(self, sizeof(self), "/proc/self/exe");
+		else
+			self[ln] = '\0';
+		execl(self, "runner", "--state", abs_state ? abs_state : s->state_dir, cmd, idb, fdb,
+		      (char *)NULL);
+		fprintf(stderr, "runner[%d]: %s %s: exec %s: %s\n", (int)getpid(), cmd, idb, self,
+			strerror(errno));
+		_exit(1);
+	}
+	if (rc == -ECHILD)
+		snprintf(err, errlen, "the supervisor of run %lld did not start (see %s/supervisor.log)",
+			 (long long)id, s->state_dir);
+	return rc < 0 ? rc : 0;
+}
+
+void run_handed_main(const struct settings *s, int64_t id, int ready_fd)
+{
+	struct hosted *r = calloc(1, sizeof(*r));
+	struct store *st = NULL;
+	struct run_rec rec;
+	uint64_t self_start = 0;
+	char err[2048];
+	int ret, taken;
+
+	if (r == NULL || store_open(s->state_dir, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(), (long long)id,
+			r ? err : strerror(ENOMEM));
+		_exit(1);
+	}
+	ret = runrec_get(st, id, &rec, err, sizeof(err));
+	if (ret == 0) {
+		ret = handoff_load(s, &rec, r, err, sizeof(err));
+		run_rec_free(&rec);
+	}
+	/* The same guarded claim as serve's and exec's: nobody else runs it. */
+	proc_start_time(getpid(), &self_start);
+	taken = runrec_take_supervisor(st, id, getpid(), self_start);
+	if (taken == 1 && ret < 0) {
+		struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
+					 .error = err };
+
+		runrec_finish(st, id, &v);
+	}
+	store_close(st);
+	if (taken != 1 || ret < 0) {
+		fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(), (long long)id,
+			ret < 0 ? err : "taken by another supervisor");
+		_exit(1);
+	}
+	/* The submitter's environment is what the run's allowlist reads. */
+	environ = r->envv;
+	if (run_supervise(&r->s, &r->req, &r->plan, ready_fd, NULL, err, sizeof(err)) < 0)
+		fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(), (long long)id, err);
+	fflush(NULL);
+	cov_flush();
+	_exit(0);
 }
 
 int run_host_open(const struct settings *s, struct store *st, struct run_host **hp, char *err,
@@ -1778,6 +1871,11 @@ static void host_reap(struct run_host *h)
 	}
 }
 
+bool run_host_cgroups(const struct run_host *h)
+{
+	return h->no_cgroup[0] == '\0';
+}
+
 static uint64_t host_nofile_soft(const struct run_host *h)
 {
 	return (uint64_t)h->nofile_soft;
@@ -1855,7 +1953,10 @@ int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, 
 		return 0;
 	rc = sqlite3_prepare_v2(store_db(h->st), "SELECT id FROM runs WHERE status = 'QUEUED' AND "
 				"supervisor_pid IS NULL AND json_valid(request) AND "
-				"json_extract(request, '$.handoff') IS NOT NULL ORDER BY id",
+				"json_extract(request, '$.handoff') IS NOT NULL AND "
+				/* serve hosts only runs with a cgroup (handoff()) */
+				"json_extract(json_extract(request, '$.handoff'), '$.use_cgroup') = 1 "
+				"ORDER BY id",
 				-1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;

@@ -94,6 +94,19 @@ int run_supervise(const struct settings *s, const struct run_request *req,
  * started. */
 int run_daemon_start(const struct settings *s, int *ready_fd, char *err, size_t errlen);
 
+/* run_daemon_start, then an exec of this binary as `runner --state DIR CMD
+ * ID FD` (FD: where it writes the ready byte), a fresh process image that
+ * does not carry the caller's SQLite state, with env ("K=V", NULL-ended;
+ * may be NULL) added to its environment.  Returns 0 once it is
+ * registered, or -errno with err. */
+int run_daemon_exec(const struct settings *s, const char *cmd, int64_t id, char *const *env,
+		    char *err, size_t errlen);
+
+/* Internal command `supervise-run ID FD`: supervises a run marked handed
+ * over (run_handoff_mark) in this process, after the same guarded claim
+ * as serve's; the handoff's settings and environment are the run's. */
+void run_handed_main(const struct settings *s, int64_t id, int ready_fd) __attribute__((noreturn));
+
 /* Hands the run to a double-forked supervisor in a session of its own
  * (stdio on /dev/null, errors appended to <state>/supervisor.log) and
  * returns once it is registered in the store.  0 or -errno with err. */
@@ -147,6 +160,9 @@ void run_host_withdraw(struct run_host *h);
  * supervisor needs from the submitter (plan, settings, environment). */
 int run_handoff_mark(const struct settings *s, struct store *st, const struct run_request *req,
 		     const struct run_plan *plan);
+/* Whether serve's probe could make a run cgroup (it hosts only runs with
+ * one: see handoff() in run.c). */
+bool run_host_cgroups(const struct run_host *h);
 /* Takes one handed-over run (guarded: 1 taken, 0 someone else has it). */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen);
 /* Takes every handed-over run nobody supervises; cb gets each (error NULL

@@ -194,6 +194,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	unsigned attempt, maxr;
 	int64_t backoff, due;
 	char err[2048];
+	bool own;
 	size_t i;
 
 	if (req == NULL || j == NULL)
@@ -249,9 +250,14 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	if (via)
 		snprintf(plan.script_path, sizeof(plan.script_path), "%s", via);
 	/* serve supervises the new run itself, like a run handed over by
-	 * exec --detach (and so with the same record of what it needs). */
+	 * exec --detach (and so with the same record of what it needs);
+	 * a run without a cgroup gets a supervisor of its own, from the same
+	 * record, as exec would give it (see handoff() in run.c). */
 	err[0] = '\0';
-	if (run_handoff_mark(&s2, st, req, &plan) < 0 || run_host_take(host, plan.id, err, sizeof(err)) != 1) {
+	own = !s2.use_cgroup || !run_host_cgroups(host);
+	if (run_handoff_mark(&s2, st, req, &plan) < 0 ||
+	    (own ? run_daemon_exec(&s2, "supervise-run", plan.id, NULL, err, sizeof(err)) < 0 :
+	     run_host_take(host, plan.id, err, sizeof(err)) != 1)) {
 		struct run_verdict fv = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
 					  .error = "runner serve could not supervise the restart" };
 
@@ -261,9 +267,10 @@ static void restart(const struct settings *s, struct store *st, const struct run
 		restart_failed(r->id, maxr);
 		goto out;
 	}
-	say("restarted run=%lld as=%lld policy=%s after=%s attempt=%u/%u backoff_ms=%lld%s%s",
+	say("restarted run=%lld as=%lld policy=%s after=%s attempt=%u/%u backoff_ms=%lld%s%s%s",
 	    (long long)r->id, (long long)plan.id, req->restart, run_state_name(r->state),
-	    req->attempt, maxr, (long long)backoff, via ? " via=" : "", via ? via : "");
+	    req->attempt, maxr, (long long)backoff, via ? " via=" : "", via ? via : "",
+	    own ? " supervisor=own" : "");
 out:
 	json_decref(j);
 	free(req);

@@ -13,8 +13,8 @@
 # left its domain) does not hold up serve's other runs while its teardown
 # waits for them.  A run without a cgroup is not handed to serve: it gets a
 # supervisor of its own, whose sweep still finds an orphan that left the
-# tree and cleared its environment.  No process of any run outlives the
-# test.
+# tree and cleared its environment; so does a restart by a serve that
+# cannot make cgroups.  No process of any run outlives the test.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -77,7 +77,7 @@ cancel_all() {
 	done
 }
 ESC=""
-trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; [ -z "$ESC" ] || kill -9 "$ESC" 2>/dev/null; cleanup' EXIT
+trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; [ -z "$ESC" ] || kill -9 "$ESC" 2>/dev/null; [ ! -f "$WORK/bot.pids" ] || kill -9 $(cat "$WORK/bot.pids") 2>/dev/null; cleanup' EXIT
 submit() {   # submit [ENV=V...] -- ARGS: exec --detach, the id in $ID
 	run 0 --state "$S" --exec-mode direct exec "$@" --detach
 	ID=$(head -1 <<<"$OUT")
@@ -275,6 +275,25 @@ SERVE=""
 check "serve exits 0" [ "$rc" = 0 ]
 check "the second SIGTERM cancelled it" [ "$(field "$P" status)" = CANCELLED ]
 check "serve's watchdog is gone" until_ok sh -c "! kill -0 $WD2 2>/dev/null"
+
+# --- serve without cgroups: no handoffs; its restarts get supervisors of
+# their own, and an orphan without marker or ancestry dies with each --------
+printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >>"$1"\nexit 1\n' >"$WORK/botleave.sh"
+BOTLEAVE=$(r upload "$WORK/botleave.sh")
+: >"$WORK/serve.log"
+(RUNNER_CGROUP=off exec "$RUNNER" --state "$S" serve 2>>"$WORK/serve.log") &
+SERVE=$!
+check "serve without cgroups takes no handoffs" wait_line "^runner serve: handoff-off reason=\"no run cgroup can be made (RUNNER_CGROUP=off)\""
+RUNNER_CGROUP=off submit "$BOTLEAVE" --arg "$WORK/bot.pids" --restart on-failure --max-restarts 1
+B1=$ID
+check "its restart gets a supervisor of its own" wait_line "^runner serve: restarted run=$B1 as=[0-9]* .* supervisor=own$"
+B2=$(grep -o "restarted run=$B1 as=[0-9]*" "$WORK/serve.log" | sed 's/.*as=//')
+run 1 --state "$S" wait "$B2" --timeout 20s
+check "the restarted run ends as its script does" [ "$OUT" = FAILED ]
+check "its supervisor was not serve" [ "$(field "$B2" supervisor_pid)" != "$SERVE" ]
+check "each attempt left an orphan" [ "$(wc -l <"$WORK/bot.pids")" = 2 ]
+check "both orphans were killed at their run's end" until_ok sh -c "for p in \$(cat '$WORK/bot.pids'); do kill -0 \$p 2>/dev/null && exit 1; done; exit 0"
+stop_serve
 run 0 --state "$S" recover
 check "recover finds nothing more" [ "$OUT" = "nothing to recover" ]
 if leftovers; then not_ok "no process of any run left"; else ok "no process of any run left"; fi
