@@ -225,11 +225,15 @@ static void remove_orphan_logs(struct walk *w, struct store *st, int64_t cutoff)
 static int forget_old_runs(struct walk *w, const struct settings *s, struct store *st,
 			   unsigned *forgotten, char *err, size_t errlen)
 {
-	int64_t ids[256];
-	int n, k;
+	int64_t ids[64];
+	int n, k, batches = 0;
 
 	if (s->keep_runs_ns == 0)
 		return 0;
+	/* At most CLEANUP_FORGET_MAX runs a call, in small transactions:
+	 * a backlog (the first cleanup after an upgrade) goes over several
+	 * calls (serve's intervals) instead of holding the store's write
+	 * lock, and serve's loop, for long. */
 	do {
 		n = runrec_prune(st, runrec_now_ms() - (int64_t)(s->keep_runs_ns / 1000000), ids,
 				 sizeof(ids) / sizeof(ids[0]));
@@ -253,7 +257,8 @@ static int forget_old_runs(struct walk *w, const struct settings *s, struct stor
 					report(w, path, errno);
 			}
 		}
-	} while (n == (int)(sizeof(ids) / sizeof(ids[0])));
+	} while (n == (int)(sizeof(ids) / sizeof(ids[0])) &&
+		 ++batches < CLEANUP_FORGET_MAX / (int)(sizeof(ids) / sizeof(ids[0])));
 	return 0;
 }
 

@@ -21,6 +21,9 @@
 /* One call per path: err 0 removed, else the positive errno. */
 typedef void (*cleanup_cb)(void *ctx, const char *path, int err);
 
+/* Runs forgotten in one call at most (RUNNER_KEEP_RUNS); more go next time. */
+#define CLEANUP_FORGET_MAX 1024
+
 struct cleanup_stats {
 	unsigned removed;
 	unsigned failed;

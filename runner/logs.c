@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -616,8 +615,8 @@ int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, F
 	struct run_rec r;
 	int64_t last = 0;
 	bool ended;
-	int ret, wfd = -1;
-	bool settle = false;
+	struct store_waiter w = { .fd = -1 };
+	int ret;
 
 	ret = runrec_get(st, run_id, &r, err, errlen);
 	if (ret < 0)
@@ -627,7 +626,7 @@ int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, F
 	if (rd.buf == NULL)
 		return -ENOMEM;
 	if (o->follow)
-		wfd = store_watch_open(st);
+		store_waiter_open(st, &w);
 	for (;;) {
 		/* Look at the status before reading: rows written before the
 		 * verdict are then certainly in the read that follows. */
@@ -650,19 +649,10 @@ int log_print(struct store *st, int64_t run_id, const struct log_read_opts *o, F
 		if (ended)
 			break;
 		fflush(out);
-		if (ret == 0) {
-			/* Woken by the next commit (rows or verdict), at the
-			 * latest after the poll interval; soon once more after
-			 * a wake-up that found nothing (see store.h). */
-			struct pollfd pf = { .fd = wfd, .events = POLLIN };
-			int t = settle ? STORE_WATCH_SETTLE_MS :
-				o->poll_ms > 0 ? o->poll_ms : wfd >= 0 ? 250 : 50;
-
-			settle = poll(&pf, wfd >= 0 ? 1 : 0, t) > 0;
-			store_watch_drain(wfd);
-		} else {
-			settle = false;
-		}
+		/* Woken by the next commit (rows or verdict), at the latest
+		 * after the poll interval (see store.h). */
+		if (ret == 0)
+			store_waiter_wait(&w, -1, o->poll_ms > 0 ? o->poll_ms : w.fd >= 0 ? 250 : 50);
 	}
 	ret = fflush(out) == 0 ? 0 : -errno;
 out:
@@ -670,8 +660,7 @@ out:
 		close(rd.fd[0]);
 	if (rd.fd[1] >= 0)
 		close(rd.fd[1]);
-	if (wfd >= 0)
-		close(wfd);
+	store_waiter_close(&w);
 	free(rd.buf);
 	return ret;
 }

@@ -46,6 +46,8 @@ extern char **environ;
 /* After the main process is gone: how long the rest of the tree may take
  * to die and the pipes to reach EOF before the supervisor gives up. */
 #define TEARDOWN_MS 5000
+/* ...and however much it writes, not longer than this. */
+#define TEARDOWN_MAX_MS 60000
 
 static int64_t mono_ms(void)
 {
@@ -253,6 +255,7 @@ struct sup {
 	 * turn by turn beside its other runs, a lone supervisor blocks. */
 	enum { TD_NONE, TD_KILL, TD_DRAIN, TD_DONE } td;
 	int64_t td_deadline;
+	int64_t td_drain_end;	/* the drain's end, whatever is still written */
 	uint64_t timeout_ns;
 	char error[4096];
 	int exec_errno;
@@ -502,6 +505,9 @@ static void free_env(char **envp)
 
 static void host_reap(struct run_host *h);
 static uint64_t host_nofile_soft(const struct run_host *h);
+/* The soft NOFILE limit this process had before serve raised it (0: not
+ * raised): what its scripts and the supervisors it starts get back. */
+static rlim_t nofile_soft_orig;
 
 /* Where the no-cgroup sweep starts: a lone supervisor is the subreaper of
  * its run alone, so everything below it is the run's; serve's processes
@@ -986,6 +992,7 @@ static void td_step(struct sup *x)
 			return;
 		x->td = TD_DRAIN;
 		x->td_deadline = now + TEARDOWN_MS;
+		x->td_drain_end = now + TEARDOWN_MAX_MS;
 	}
 	if (x->td == TD_DRAIN) {
 		/* The limit is on silence, not on the total (sup_on_fd
@@ -993,9 +1000,13 @@ static void td_step(struct sup *x)
 		 * the end however slowly we go (under valgrind a full pipe
 		 * takes seconds); only a writer that stays silent outside the
 		 * domain is given up on. */
-		if ((x->out_rd >= 0 || x->err_rd >= 0) && now < x->td_deadline)
+		if ((x->out_rd >= 0 || x->err_rd >= 0) && now < x->td_deadline &&
+		    now < x->td_drain_end)
 			return;
-		if (x->out_rd >= 0 || x->err_rd >= 0)
+		if ((x->out_rd >= 0 || x->err_rd >= 0) && now >= x->td_drain_end)
+			note(x, "output pipes still written to %d ms after the run ended; "
+			     "a process outside the kill domain holds them", TEARDOWN_MAX_MS);
+		else if (x->out_rd >= 0 || x->err_rd >= 0)
 			note(x, "output pipes still open and silent %d ms after the run ended; "
 			     "a process outside the kill domain holds them", TEARDOWN_MS);
 		if (x->out_rd >= 0)
@@ -1023,6 +1034,8 @@ static int64_t td_next_ms(const struct sup *x, int64_t now)
 		return -1;
 	if (x->td == TD_KILL && t > 2)	/* dying processes: look again soon */
 		t = 2;
+	if (x->td == TD_DRAIN && x->td_drain_end - now < t)
+		t = x->td_drain_end - now;
 	if (t < 0)
 		t = 0;
 	return due >= 0 && due < t ? due : t;
@@ -1653,11 +1666,24 @@ int run_daemon_exec(const struct settings *s, const char *cmd, int64_t id, char 
 	if (rc == 0) {
 		/* A fresh process image: SQLite state must not cross a fork. */
 		char idb[32], fdb[16], self[PATH_MAX], *abs_state = realpath(s->state_dir, NULL);
-		int rfd = dup(ready_fd);	/* without close-on-exec */
+		int rfd;
 		ssize_t ln;
 
 		for (; env && *env; env++)
 			putenv(*env);
+		if (nofile_soft_orig) {
+			struct rlimit rl;
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+				rl.rlim_cur = nofile_soft_orig;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			}
+		}
+		/* A low number whatever serve's count of descriptors (the
+		 * command takes at most 1024); dup2 clears close-on-exec. */
+		if (ready_fd != 3 ? dup2(ready_fd, 3) < 0 : fcntl(3, F_SETFD, 0) < 0)
+			_exit(1);
+		rfd = 3;
 
 		snprintf(idb, sizeof(idb), "%lld", (long long)id);
 		snprintf(fdb, sizeof(fdb), "%d", rfd);
@@ -1751,7 +1777,7 @@ int run_host_open(const struct settings *s, struct store *st, struct run_host **
 
 			rl.rlim_cur = rl.rlim_max;
 			if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-				h->nofile_soft = was;
+				h->nofile_soft = nofile_soft_orig = was;
 		}
 	}
 	if (!s->use_cgroup)
@@ -1955,6 +1981,7 @@ int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, 
 				"supervisor_pid IS NULL AND json_valid(request) AND "
 				"json_extract(request, '$.handoff') IS NOT NULL AND "
 				/* serve hosts only runs with a cgroup (handoff()) */
+				"json_valid(json_extract(request, '$.handoff')) AND "
 				"json_extract(json_extract(request, '$.handoff'), '$.use_cgroup') = 1 "
 				"ORDER BY id",
 				-1, &q, NULL);
@@ -2254,13 +2281,12 @@ static int supervisor_pidfd(const struct run_rec *r)
 int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t errlen)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
+	struct store_waiter w;
 	struct run_rec r;
-	int ret, pfd = -1, wfd = store_watch_open(st);
-	bool settle = false;
+	int ret, pfd = -1;
 
+	store_waiter_open(st, &w);
 	for (;;) {
-		struct pollfd pf[2];
-		nfds_t n = 0;
 		int64_t t;
 
 		ret = runrec_get(st, id, &r, err, errlen);
@@ -2283,33 +2309,17 @@ int run_wait(struct store *st, int64_t id, int64_t timeout_ms, char *err, size_t
 		 * which hosts many runs, does not), and still looking now and
 		 * then: a verdict may come from anywhere (recover, a cancel of
 		 * an orphan) and a commit may fall between look and poll. */
-		if (wfd >= 0) {
-			pf[n].fd = wfd;
-			pf[n++].events = POLLIN;
-		}
-		if (pfd >= 0) {
-			pf[n].fd = pfd;
-			pf[n++].events = POLLIN;
-		}
-		/* A commit's first WAL write wakes us, and the look may come
-		 * before the commit is complete: look once more, soon. */
-		t = n > 0 ? (settle ? STORE_WATCH_SETTLE_MS : 250) : 20;
-		settle = false;
+		t = w.fd >= 0 || pfd >= 0 ? 250 : 20;
 		if (timeout_ms > 0 && deadline - mono_ms() < t)
 			t = deadline - mono_ms() > 0 ? deadline - mono_ms() : 0;
-		if (poll(pf, n, (int)t) > 0) {
-			if (pfd >= 0 && (pf[n - 1].revents & (POLLIN | POLLHUP))) {
-				close(pfd);
-				pfd = -2;	/* gone: do not look for it again */
-			}
-			settle = wfd >= 0 && (pf[0].revents & POLLIN);
-			store_watch_drain(wfd);
+		if (store_waiter_wait(&w, pfd, (int)t) && pfd >= 0) {
+			close(pfd);
+			pfd = -2;	/* gone: do not look for it again */
 		}
 	}
 	if (pfd >= 0)
 		close(pfd);
-	if (wfd >= 0)
-		close(wfd);
+	store_waiter_close(&w);
 	return ret;
 }
 

@@ -289,8 +289,12 @@ int runrec_prune(struct store *st, int64_t ended_before_ms, int64_t *ids, size_t
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return sq_errno(rc);
-	rc = sqlite3_prepare_v2(db, "SELECT id FROM runs WHERE status NOT IN ('QUEUED', 'RUNNING') "
+	/* A restart whose run is still recorded stays too: serve looks for
+	 * it to know that run was restarted (it goes with it, later). */
+	rc = sqlite3_prepare_v2(db, "SELECT id FROM runs AS r WHERE status NOT IN ('QUEUED', 'RUNNING') "
 				"AND ended_at IS NOT NULL AND ended_at < ? AND workdir IS NULL "
+				"AND NOT EXISTS (SELECT 1 FROM runs AS p WHERE json_valid(r.request) AND "
+				"p.id = json_extract(r.request, '$.restart_of')) "
 				"ORDER BY id LIMIT ?", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		goto fail;

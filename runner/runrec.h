@@ -95,7 +95,9 @@ int runrec_finish(struct store *st, int64_t id, const struct run_verdict *v);
 /* Forgets up to max runs that ended before ended_before_ms (unix ms) and
  * whose per-run directory is gone: their log index rows and records go in
  * one transaction, oldest first; their ids are put in ids for the caller to
- * remove their log files.  A QUEUED or RUNNING run is never touched.
+ * remove their log files.  A QUEUED or RUNNING run is never touched, nor a
+ * restart whose run is still recorded (serve tells a restarted run by its
+ * restart's record).
  * Returns how many, or -errno. */
 int runrec_prune(struct store *st, int64_t ended_before_ms, int64_t *ids, size_t max);
 

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +326,65 @@ void store_watch_drain(int fd)
 
 	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
 		;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_waiter_open(const struct store *st, struct store_waiter *w)
+{
+	w->fd = store_watch_open(st);
+	w->settle = false;
+	w->last_ms = mono_ms();
+}
+
+void store_waiter_close(struct store_waiter *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
+
+/* poll() on what is given, for at most ms (< 0: 0). */
+static int poll_some(struct pollfd *pf, nfds_t n, int64_t ms)
+{
+	return poll(pf, n, ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
+int store_waiter_wait(struct store_waiter *w, int other_fd, int max_ms)
+{
+	struct pollfd pf[2] = { { .fd = other_fd, .events = POLLIN },
+				{ .fd = w->fd, .events = POLLIN } };
+	int64_t start = mono_ms(), gap;
+	int other = 0;
+
+	if (w->settle) {
+		/* The look after an event, once more: the commit is whole by
+		 * now. */
+		w->settle = false;
+		other = poll_some(pf, 1, max_ms < STORE_WATCH_SETTLE_MS ? max_ms :
+				  STORE_WATCH_SETTLE_MS) > 0;
+	} else if (poll_some(pf, w->fd >= 0 ? 2 : 1, max_ms) > 0) {
+		other = (pf[0].revents & (POLLIN | POLLHUP)) != 0;
+		if (pf[1].revents & POLLIN) {
+			/* Not more often than every GAP ms, whatever the rate
+			 * of commits (any run's count). */
+			gap = w->last_ms + STORE_WATCH_GAP_MS - mono_ms();
+			if (gap > start + max_ms - mono_ms())
+				gap = start + max_ms - mono_ms();
+			if (!other && gap > 0)
+				other = poll_some(pf, 1, gap) > 0;
+			store_watch_drain(w->fd);
+			w->settle = true;
+		}
+	}
+	w->last_ms = mono_ms();
+	return other;
 }
 
 int store_schema_version(struct store *st)

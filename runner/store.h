@@ -5,6 +5,7 @@
 #ifndef RUNNER_STORE_H
 #define RUNNER_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -38,14 +39,28 @@ const char *store_path(const struct store *st);
 
 /* A descriptor that turns readable when another connection commits to the
  * store (inotify on the WAL file, which every commit writes), or -1 when
- * that cannot be watched.  Waiters (wait, cancel, logs --follow) poll it
- * instead of sleeping, and still look at the store now and then.  After
- * it turns readable, store_watch_drain() before looking; and as the event
- * comes with the commit's first write, not its end, a look that finds
- * nothing new is repeated once after STORE_WATCH_SETTLE_MS. */
-#define STORE_WATCH_SETTLE_MS 5
+ * that cannot be watched (no inotify instance left: the caller polls).
+ * After it turns readable, store_watch_drain() before looking. */
 int store_watch_open(const struct store *st);
 void store_watch_drain(int fd);
+
+/* A waiter for the next commit, for wait, cancel and logs --follow.  The
+ * event comes with a commit's first write, not its end, so a look that
+ * follows one is repeated once STORE_WATCH_SETTLE_MS later; and as every
+ * run's commits write the same file, looks are at least
+ * STORE_WATCH_GAP_MS apart however busy the store is. */
+#define STORE_WATCH_SETTLE_MS 5
+#define STORE_WATCH_GAP_MS 20
+struct store_waiter {
+	int fd;			/* store_watch_open's, or -1 */
+	bool settle;		/* the next wait is the settle look's */
+	int64_t last_ms;	/* when the caller last looked (monotonic) */
+};
+void store_waiter_open(const struct store *st, struct store_waiter *w);
+void store_waiter_close(struct store_waiter *w);
+/* Returns when a commit may have come (or other_fd, -1 for none, turned
+ * readable: then 1), at the latest after max_ms; the caller looks next. */
+int store_waiter_wait(struct store_waiter *w, int other_fd, int max_ms);
 
 /* Schema version found in the file (after migration: STORE_SCHEMA_VERSION). */
 int store_schema_version(struct store *st);

@@ -122,6 +122,20 @@ check "the run that ended 20 days ago stays" [ "$(field "$R1" status)" = COMPLET
 check "the live run stays" [ "$(field "$R3" status)" = RUNNING ]
 RUNNER_KEEP_RUNS=7d run 0 --state "$S" cleanup --json
 check "RUNNER_KEEP_RUNS=7d forgets the 20-day-old one" [ "$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["forgotten"])' <<<"$OUT")" = 1 ]
+# A restart is kept while its run is: serve tells a restarted run by it.
+run 0 --state "$S" exec "$H"
+R4=$(head -1 <<<"$OUT")
+"$PY" - "$S/runner.db" "$R4" "$R3" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+req = json.loads(db.execute("SELECT request FROM runs WHERE id = ?", (int(sys.argv[2]),)).fetchone()[0])
+req["restart_of"] = int(sys.argv[3])
+db.execute("UPDATE runs SET request = ? WHERE id = ?", (json.dumps(req), int(sys.argv[2])))
+db.commit()
+PY
+age "$R4" 40
+run 0 --state "$S" cleanup --older-than 0
+check "a restart of a recorded run stays" [ "$(field "$R4" status)" = COMPLETED ]
 RUNNER_KEEP_RUNS=soon run 2 --state "$S" cleanup
 check "a bad RUNNER_KEEP_RUNS is named" contains "$ERR" "RUNNER_KEEP_RUNS"
 RUNNER_KILL_GRACE=0 run 0 --state "$S" cancel "$R3"

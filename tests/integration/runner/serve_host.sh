@@ -278,10 +278,10 @@ check "serve's watchdog is gone" until_ok sh -c "! kill -0 $WD2 2>/dev/null"
 
 # --- serve without cgroups: no handoffs; its restarts get supervisors of
 # their own, and an orphan without marker or ancestry dies with each --------
-printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >>"$1"\nexit 1\n' >"$WORK/botleave.sh"
+printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >>"$1"\nulimit -Sn\nexit 1\n' >"$WORK/botleave.sh"
 BOTLEAVE=$(r upload "$WORK/botleave.sh")
 : >"$WORK/serve.log"
-(RUNNER_CGROUP=off exec "$RUNNER" --state "$S" serve 2>>"$WORK/serve.log") &
+(ulimit -Sn 512 && RUNNER_CGROUP=off RUNNER_MAX_FILES=0 exec "$RUNNER" --state "$S" serve 2>>"$WORK/serve.log") &
 SERVE=$!
 check "serve without cgroups takes no handoffs" wait_line "^runner serve: handoff-off reason=\"no run cgroup can be made (RUNNER_CGROUP=off)\""
 RUNNER_CGROUP=off submit "$BOTLEAVE" --arg "$WORK/bot.pids" --restart on-failure --max-restarts 1
@@ -291,6 +291,9 @@ B2=$(grep -o "restarted run=$B1 as=[0-9]*" "$WORK/serve.log" | sed 's/.*as=//')
 run 1 --state "$S" wait "$B2" --timeout 20s
 check "the restarted run ends as its script does" [ "$OUT" = FAILED ]
 check "its supervisor was not serve" [ "$(field "$B2" supervisor_pid)" != "$SERVE" ]
+run 0 --state "$S" logs "$B2" --stream stdout
+OUT=$(grep -v '^\[runner\]' <<<"$OUT")
+check "it got serve's original soft NOFILE limit ($OUT)" [ "$OUT" = 512 ]
 check "each attempt left an orphan" [ "$(wc -l <"$WORK/bot.pids")" = 2 ]
 check "both orphans were killed at their run's end" until_ok sh -c "for p in \$(cat '$WORK/bot.pids'); do kill -0 \$p 2>/dev/null && exit 1; done; exit 0"
 stop_serve
