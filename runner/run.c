@@ -504,7 +504,6 @@ static void free_env(char **envp)
 }
 
 static void host_reap(struct run_host *h);
-static uint64_t host_nofile_soft(const struct run_host *h);
 /* The soft NOFILE limit this process had before serve raised it (0: not
  * raised): what its scripts and the supervisors it starts get back. */
 static rlim_t nofile_soft_orig;
@@ -740,7 +739,7 @@ static int spawn_child(struct sup *x)
 	sr.lim.cpu_s = x->s->cpu_limit_s;
 	sr.lim.data = x->s->memory_limit;
 	sr.lim.nofile = x->s->max_files;
-	sr.lim.nofile_soft = x->host ? host_nofile_soft(x->host) : 0;
+	sr.lim.nofile_soft = (uint64_t)nofile_soft_orig;
 	sr.lim.nproc = x->s->max_procs;
 	sr.lim.fsize = x->s->max_file_size;
 	sr.drop = x->req->drop;
@@ -1391,7 +1390,6 @@ struct run_host {
 	int lock_fd;		/* held while serve takes handed-over runs */
 	struct pollfd *pf;
 	size_t pf_cap;
-	rlim_t nofile_soft;	/* before serve raised it; 0: not raised */
 	char no_cgroup[512];	/* why serve cannot make run cgroups; "": it can */
 };
 
@@ -1777,7 +1775,7 @@ int run_host_open(const struct settings *s, struct store *st, struct run_host **
 
 			rl.rlim_cur = rl.rlim_max;
 			if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-				h->nofile_soft = nofile_soft_orig = was;
+				nofile_soft_orig = was;
 		}
 	}
 	if (!s->use_cgroup)
@@ -1900,11 +1898,6 @@ static void host_reap(struct run_host *h)
 bool run_host_cgroups(const struct run_host *h)
 {
 	return h->no_cgroup[0] == '\0';
-}
-
-static uint64_t host_nofile_soft(const struct run_host *h)
-{
-	return (uint64_t)h->nofile_soft;
 }
 
 void run_host_sigchld(struct run_host *h)
