@@ -11,13 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Reads /proc/PID/stat and returns the state, ppid and start time.  The
- * command name in parentheses may hold anything, ')' included, so the
+#define PF_KTHREAD 0x00200000u	/* linux/sched.h: a kernel thread */
+
+/* Reads /proc/PID/stat and returns the state, ppid, flags and start time.
+ * The command name in parentheses may hold anything, ')' included, so the
  * fields are counted from the last ')'. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
+static int read_stat(pid_t pid, char *state, pid_t *ppid, unsigned *flags, uint64_t *start)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long st = 0;
+	unsigned long flags_v = 0;
 	int fd, field, ppid_v = 0;
 	ssize_t n;
 
@@ -40,6 +43,8 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
 	for (field = 3; field < 22 && *p; field++) {
 		if (field == 4)
 			ppid_v = atoi(p);
+		else if (field == 9)
+			flags_v = strtoul(p, NULL, 10);
 		p = strchr(p, ' ');
 		if (p == NULL)
 			return -EIO;
@@ -49,6 +54,8 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
 		return -EIO;
 	if (ppid)
 		*ppid = ppid_v;
+	if (flags)
+		*flags = (unsigned)flags_v;
 	if (start)
 		*start = st;
 	return 0;
@@ -56,7 +63,7 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid, uint64_t *start)
 
 int proc_start_time(pid_t pid, uint64_t *start)
 {
-	return read_stat(pid, NULL, NULL, start);
+	return read_stat(pid, NULL, NULL, NULL, start);
 }
 
 int proc_alive(pid_t pid, uint64_t start)
@@ -64,7 +71,7 @@ int proc_alive(pid_t pid, uint64_t start)
 	uint64_t st;
 	char state;
 
-	if (pid <= 0 || read_stat(pid, &state, NULL, &st) < 0)
+	if (pid <= 0 || read_stat(pid, &state, NULL, NULL, &st) < 0)
 		return 0;
 	if (state == 'Z' || state == 'X')
 		return 0;
@@ -116,7 +123,9 @@ struct proc_ent {
 	pid_t pid, ppid;
 };
 
-/* Snapshot of pid and ppid of every live process. */
+/* Snapshot of pid and ppid of every live process, kernel threads left out
+ * (they have no environment to carry a marker, and never descend from a
+ * run). */
 static int snapshot(struct proc_ent **out, size_t *n_out)
 {
 	struct proc_ent *v = NULL, *nv;
@@ -128,12 +137,14 @@ static int snapshot(struct proc_ent **out, size_t *n_out)
 		return -errno;
 	while ((de = readdir(d)) != NULL) {
 		pid_t pid, ppid;
+		unsigned flags;
 		char state;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(de->d_name);
-		if (read_stat(pid, &state, &ppid, NULL) < 0 || state == 'Z' || state == 'X')
+		if (read_stat(pid, &state, &ppid, &flags, NULL) < 0 || state == 'Z' || state == 'X' ||
+		    (flags & PF_KTHREAD))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;

@@ -529,26 +529,29 @@ static int sweep(struct sup *x, int sig)
 	return proc_signal_tree(root > 0 ? root : 0, skip, x->wd.pid > 0 ? 1 : 0, x->marker_kv, sig);
 }
 
-/* Signals the whole domain. */
-static void domain_signal(struct sup *x, int sig)
+/* Signals the whole domain.  Returns 0 when it found nothing alive to
+ * signal (so a KILL has nothing to wait for), else 1. */
+static int domain_signal(struct sup *x, int sig)
 {
-
+	if (x->have_cg && sig != SIGKILL) {
+		cgroup_signal(&x->cg, sig);
+		return 1;
+	}
 	if (x->have_cg) {
-		if (sig == SIGKILL)
-			cgroup_kill(&x->cg);
-		else
-			cgroup_signal(&x->cg, sig);
-		return;
+		cgroup_kill(&x->cg);
+		return cgroup_populated(&x->cg) != 0;
 	}
 	/* No cgroup: the process group, then everything below us (we are the
 	 * subreaper, so setsid'd orphans are our children) and everything with
-	 * the marker. */
+	 * the marker.  The sweep's count is the answer: it sees every member
+	 * of the group (they descend from the main process) and, unlike
+	 * kill(), does not count the main process as a zombie. */
 	if (x->pid > 0) {
 		kill(-x->pid, sig);
 		if (sig == SIGTERM)
 			kill(-x->pid, SIGCONT);
 	}
-	sweep(x, sig);
+	return sweep(x, sig) != 0;
 }
 
 /* Records what wait4 returned for pid, when it is x's. */
@@ -956,14 +959,23 @@ static void main_loop(struct sup *x)
  * run wrote before dying is still read.  Begun once; td_step() moves it on
  * without blocking, td_next_ms() says when it wants to be looked at again;
  * the pipes stay in sup_pollfds() meanwhile. */
+static void td_drain(struct sup *x, int64_t now)
+{
+	x->td = TD_DRAIN;
+	x->td_deadline = now + TEARDOWN_MS;
+	x->td_drain_end = now + TEARDOWN_MAX_MS;
+}
+
 static void td_begin(struct sup *x)
 {
-	x->td_deadline = mono_ms() + TEARDOWN_MS;
-	if (x->pid > 0 || x->have_cg) {
-		domain_signal(x, SIGKILL);
+	int64_t now = mono_ms();
+
+	td_drain(x, now);
+	/* A run whose processes have all ended (the usual end of a run)
+	 * goes straight on to the drain, without a second look. */
+	if ((x->pid > 0 || x->have_cg) && domain_signal(x, SIGKILL) != 0) {
 		x->td = TD_KILL;
-	} else {
-		x->td = TD_DRAIN;
+		x->td_deadline = now + TEARDOWN_MS;
 	}
 }
 
@@ -989,9 +1001,7 @@ static void td_step(struct sup *x)
 		}
 		if (!gone && now < x->td_deadline)
 			return;
-		x->td = TD_DRAIN;
-		x->td_deadline = now + TEARDOWN_MS;
-		x->td_drain_end = now + TEARDOWN_MAX_MS;
+		td_drain(x, now);
 	}
 	if (x->td == TD_DRAIN) {
 		/* The limit is on silence, not on the total (sup_on_fd
@@ -1033,6 +1043,8 @@ static int64_t td_next_ms(const struct sup *x, int64_t now)
 		return -1;
 	if (x->td == TD_KILL && t > 2)	/* dying processes: look again soon */
 		t = 2;
+	if (x->td == TD_DRAIN && x->out_rd < 0 && x->err_rd < 0)
+		return 0;	/* nothing to drain: done at the next step */
 	if (x->td == TD_DRAIN && x->td_drain_end - now < t)
 		t = x->td_drain_end - now;
 	if (t < 0)
