@@ -1159,6 +1159,19 @@ static void sup_init(struct sup *x, const struct settings *s, const struct run_r
 	run_machine_init(&x->m, RS_QUEUED);
 }
 
+/* Makes the run's cgroup, with its limits: false (err says why) when it
+ * cannot. */
+static bool sup_cgroup(struct sup *x, char *err, size_t errlen)
+{
+	struct cgroup_limits lim = { .memory_max = x->s->memory_limit,
+				     .pids_max = x->s->max_procs };
+	char name[96];
+
+	snprintf(name, sizeof(name), "run-%lld-%.8s", (long long)x->plan->id, x->plan->marker);
+	x->have_cg = cgroup_create(name, &lim, &x->cg, err, errlen) == 0;
+	return x->have_cg;
+}
+
 /* From a claimed slot to a running child: stage, kill domain, watchdog,
  * spawn.  0 when the run is RUNNING, -1 when setup failed (the machine has
  * taken EV_SPAWN_FAILED; x->error says why). */
@@ -1169,26 +1182,21 @@ static int sup_launch(struct sup *x)
 
 	if (stage(x) < 0)
 		goto failed;
-	{
-		struct cgroup_limits lim = { .memory_max = s->memory_limit,
-					     .pids_max = s->max_procs };
-		char name[96], cgerr[1024];
+	/* serve's runs have theirs already (run_host_take). */
+	if (!x->host) {
+		char cgerr[1024];
 
-		snprintf(name, sizeof(name), "run-%lld-%.8s", (long long)x->plan->id,
-			 x->plan->marker);
 		if (s->use_cgroup)
-			x->have_cg = cgroup_create(name, &lim, &x->cg, cgerr, sizeof(cgerr)) == 0;
+			sup_cgroup(x, cgerr, sizeof(cgerr));
 		else
 			snprintf(cgerr, sizeof(cgerr), "RUNNER_CGROUP=off");
 		if (!x->have_cg)
 			note(x, "no cgroup (%s): kill domain is the process group, subreaper and /proc sweep",
 			     cgerr);
 	}
-	if (x->host) {
-		/* serve's one watchdog learns the domain before anything of
-		 * the run exists. */
-		host_wd_add(x->host, x);
-	} else {
+	/* serve's one watchdog learned the domain when serve took the
+	 * run, before anything of it existed. */
+	if (!x->host) {
 		ret = watchdog_start(&x->wd, x->have_cg ? x->cg.path : NULL, x->marker_kv);
 		if (ret < 0) {
 			snprintf(x->error, sizeof(x->error), "watchdog: %s", strerror(-ret));
@@ -1554,6 +1562,12 @@ static void hosted_free(struct hosted *r)
 {
 	if (r == NULL)
 		return;
+	/* The cgroup made when serve took it, for a run that never started
+	 * (cancelled while queued, or serve stopped): empty. */
+	if (!r->launched && r->x.have_cg) {
+		host_wd_del(r->x.host, &r->x);
+		cgroup_remove(&r->x.cg);
+	}
 	free(r->envv);
 	json_decref(r->js);
 	json_decref(r->ho);
@@ -1869,7 +1883,7 @@ static void host_wd_restart(struct run_host *h)
 	if (watchdog_multi_start(&h->wd) < 0)
 		return;
 	for (struct hosted *r = h->runs; r; r = r->next)
-		if (r->launched && (r->x.have_cg || r->x.pid > 0 || r->x.rundir[0]))
+		if (r->x.have_cg || (r->launched && (r->x.pid > 0 || r->x.rundir[0])))
 			watchdog_multi_add(&h->wd, r->x.have_cg ? r->x.cg.path : NULL,
 					   r->x.marker_kv);
 }
@@ -1935,16 +1949,17 @@ void run_host_cancel(struct run_host *h, int64_t id, const char *why)
 	}
 }
 
-/* Takes a run handed over; 1 taken, 0 someone else has it, -errno. */
+/* Takes a run handed over; 1 taken, 0 someone else has it, -errno.  Its
+ * cgroup is made first: serve hosts only runs with one (an orphan that
+ * leaves the tree and clears its environment is found by nothing else
+ * there), so when it cannot be made the run is not taken (-EOPNOTSUPP, err
+ * says why) and the caller gives it a supervisor of its own. */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 {
 	struct hosted *r, **pp;
 	struct run_rec rec;
-	int ret;
+	int ret, taken;
 
-	ret = runrec_take_supervisor(h->st, id, h->self, h->self_start);
-	if (ret <= 0)
-		return ret;
 	ret = runrec_get(h->st, id, &rec, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -1955,13 +1970,22 @@ int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 	}
 	ret = hosted_from_rec(h, &rec, r, err, errlen);
 	run_rec_free(&rec);
-	if (ret < 0) {
-		struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
-					 .error = err };
-
-		runrec_finish(h->st, id, &v);
+	if (ret == 0 && !sup_cgroup(&r->x, err, errlen)) {
 		hosted_free(r);
-		return ret;
+		return -EOPNOTSUPP;
+	}
+	taken = runrec_take_supervisor(h->st, id, h->self, h->self_start);
+	if (taken == 1 && ret == 0)
+		host_wd_add(h, &r->x);
+	if (taken <= 0 || ret < 0) {
+		if (taken == 1) {
+			struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1,
+						 .peak_rss_kb = -1, .error = err };
+
+			runrec_finish(h->st, id, &v);
+		}
+		hosted_free(r);
+		return taken <= 0 ? taken : ret;
 	}
 	for (pp = &h->runs; *pp && (*pp)->plan.id < id; pp = &(*pp)->next)
 		;
@@ -1972,7 +1996,8 @@ int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 	return 1;
 }
 
-int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, const char *e),
+int run_host_take_pending(struct run_host *h,
+			  void (*cb)(void *ctx, int64_t id, enum run_take how, const char *text),
 			  void *ctx)
 {
 	sqlite3_stmt *q;
@@ -1996,12 +2021,26 @@ int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, 
 		ids[n++] = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	for (i = 0; i < n; i++) {
+		char why[1024];
+
 		err[0] = '\0';
 		rc = run_host_take(h, ids[i], err, sizeof(err));
+		if (rc == -EOPNOTSUPP) {
+			/* No cgroup for it here: a supervisor of its own,
+			 * as exec gives a run without one. */
+			snprintf(why, sizeof(why), "%s", err);
+			err[0] = '\0';
+			rc = run_daemon_exec(h->s, "supervise-run", ids[i], NULL, err, sizeof(err));
+			if (cb)
+				cb(ctx, ids[i], rc < 0 ? RUN_TAKE_FAILED : RUN_TAKE_OWN,
+				   rc < 0 ? (err[0] ? err : strerror(-rc)) : why);
+			continue;
+		}
 		if (rc > 0)
 			taken++;
 		if (cb)
-			cb(ctx, ids[i], rc > 0 ? NULL : rc == 0 ? "taken by its submitter" :
+			cb(ctx, ids[i], rc > 0 ? RUN_TAKE_HOSTED : rc == 0 ? RUN_TAKE_NOT : RUN_TAKE_FAILED,
+			   rc > 0 ? NULL : rc == 0 ? "taken by its submitter" :
 			   err[0] ? err : strerror(-rc));
 	}
 	return taken;
@@ -2157,10 +2196,12 @@ void run_host_close(struct run_host *h)
 	run_host_withdraw(h);
 	/* Runs still hosted now are left to the watchdog: it kills them
 	 * when we are gone (the caller has stopped them first). */
-	if (h->n == 0)
+	if (h->n == 0) {
 		watchdog_done(&h->wd);
-	else if (h->wd.fd >= 0)
+	} else if (h->wd.fd >= 0) {
 		close(h->wd.fd);
+		h->wd.fd = -1;
+	}
 	if (h->wd.pid > 0)
 		waitpid(h->wd.pid, NULL, 0);
 	while (h->runs) {

@@ -163,11 +163,21 @@ int run_handoff_mark(const struct settings *s, struct store *st, const struct ru
 /* Whether serve's probe could make a run cgroup (it hosts only runs with
  * one: see handoff() in run.c). */
 bool run_host_cgroups(const struct run_host *h);
-/* Takes one handed-over run (guarded: 1 taken, 0 someone else has it). */
+/* Takes one handed-over run (guarded: 1 taken, 0 someone else has it),
+ * after making its cgroup: -EOPNOTSUPP (err says why) when that cannot be
+ * made, and the run is not taken. */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen);
-/* Takes every handed-over run nobody supervises; cb gets each (error NULL
- * when taken).  Returns the number taken. */
-int run_host_take_pending(struct run_host *h, void (*cb)(void *ctx, int64_t id, const char *e),
+enum run_take {
+	RUN_TAKE_HOSTED,	/* the host supervises it */
+	RUN_TAKE_OWN,		/* no cgroup for it: a supervisor of its own (text: why) */
+	RUN_TAKE_NOT,		/* someone else took it first (text) */
+	RUN_TAKE_FAILED,	/* text: the error */
+};
+/* Takes every handed-over run nobody supervises, or, where its cgroup
+ * cannot be made, starts a supervisor of its own for it (runner
+ * supervise-run); cb gets each.  Returns the number taken. */
+int run_host_take_pending(struct run_host *h,
+			  void (*cb)(void *ctx, int64_t id, enum run_take how, const char *text),
 			  void *ctx);
 /* One turn: polls fd and the runs' pipes for at most max_ms (less when a
  * run's timer is due), then moves every run's machine; cb (may be NULL)

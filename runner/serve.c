@@ -195,6 +195,7 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	int64_t backoff, due;
 	char err[2048];
 	bool own;
+	int rc;
 	size_t i;
 
 	if (req == NULL || j == NULL)
@@ -255,9 +256,18 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	 * record, as exec would give it (see handoff() in run.c). */
 	err[0] = '\0';
 	own = !s2.use_cgroup || !run_host_cgroups(host);
-	if (run_handoff_mark(&s2, st, req, &plan) < 0 ||
-	    (own ? run_daemon_exec(&s2, "supervise-run", plan.id, NULL, err, sizeof(err)) < 0 :
-	     run_host_take(host, plan.id, err, sizeof(err)) != 1)) {
+	rc = run_handoff_mark(&s2, st, req, &plan);
+	if (rc == 0 && !own) {
+		rc = run_host_take(host, plan.id, err, sizeof(err));
+		/* Its cgroup could not be made: as above. */
+		own = rc == -EOPNOTSUPP;
+		rc = rc == 1 ? 0 : own ? 0 : -1;
+	}
+	if (rc == 0 && own) {
+		err[0] = '\0';
+		rc = run_daemon_exec(&s2, "supervise-run", plan.id, NULL, err, sizeof(err));
+	}
+	if (rc < 0) {
 		struct run_verdict fv = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
 					  .error = "runner serve could not supervise the restart" };
 
@@ -334,11 +344,16 @@ static void ended(void *ctx, int64_t id, int state, const char *error)
 		    error ? error : "", error ? "\"" : "");
 }
 
-static void took(void *ctx, int64_t id, const char *e)
+static void took(void *ctx, int64_t id, enum run_take how, const char *text)
 {
 	(void)ctx;
-	if (e == NULL)
+	if (how == RUN_TAKE_HOSTED)
 		say("supervising run=%lld from=exec-detach", (long long)id);
+	else if (how == RUN_TAKE_OWN)
+		say("handed run=%lld from=exec-detach supervisor=own reason=\"no cgroup: %s\"",
+		    (long long)id, text);
+	else if (how == RUN_TAKE_FAILED)
+		say("handoff-failed run=%lld error=\"%s\"", (long long)id, text);
 }
 
 /* Turns of the loop until none of ids[0..n) is hosted any more; another
