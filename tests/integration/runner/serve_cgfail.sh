@@ -10,6 +10,7 @@
 # (cgroup.max.descendants) binds serve and its children and nothing else on
 # the machine.  No process of any run outlives the test.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_lib.sh"
 
 need_root
 command -v jq >/dev/null || skip "needs jq"
@@ -22,35 +23,6 @@ export RUNNER_CLEANUP_INTERVAL=1h RUNNER_KILL_GRACE=200ms RUNNER_ALLOWED_TYPES=.
 S="$WORK/state"
 r() { "$RUNNER" --state "$S" --exec-mode direct "$@"; }
 field() { r status "$1" --json | jq -r ".$2 // empty"; }
-wait_line() {
-	timeout 20 tail -n +1 -f "$WORK/serve.log" | grep -m1 -q -- "$1"
-}
-until_ok() {   # until COMMAND succeeds, 20 s at most
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-SERVE=""
-stop_serve() {
-	local i
-	[ -n "$SERVE" ] || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -TERM "$SERVE" 2>/dev/null || break
-		sleep 0.1
-	done
-	wait "$SERVE" 2>/dev/null
-	SERVE=""
-}
-cancel_all() {
-	local id
-	for id in $(r list --json 2>/dev/null |
-		jq -r '.runs[] | select(.status == "RUNNING" or .status == "QUEUED") | .id'); do
-		r cancel "$id" >/dev/null 2>&1
-	done
-}
 # The test's cgroup goes once everything in it is gone.
 drop_cgroup() {
 	local p
@@ -60,19 +32,6 @@ drop_cgroup() {
 	rmdir "$TCG/fieldrig" "$TCG" 2>/dev/null
 }
 trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; for f in "$WORK"/*.pids; do [ -f "$f" ] && kill -9 $(cat "$f") 2>/dev/null; done; drop_cgroup; cleanup' EXIT
-MARKS=""
-submit() {   # submit ARGS: exec --detach, the id in $ID
-	run 0 --state "$S" --exec-mode direct exec "$@" --detach
-	ID=$(head -1 <<<"$OUT")
-	MARKS="$MARKS $(field "$ID" marker)"
-}
-leftovers() {
-	local m
-	for m in $MARKS; do
-		grep -lzq "FIELDRIG_RUN_MARK=$m" /proc/[0-9]*/environ 2>/dev/null && return 0
-	done
-	return 1
-}
 all_dead() {   # every pid in file $1 is gone
 	local p
 	for p in $(cat "$1"); do kill -0 "$p" 2>/dev/null && return 1; done

@@ -7,6 +7,7 @@
 # run's directory and says so; with RUNNER_SERVE_STOP=wait, SIGTERM waits
 # for the live run instead of cancelling it.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_lib.sh"
 
 need_root
 command -v sqlite3 >/dev/null || skip "needs the sqlite3 CLI to edit the store"
@@ -14,9 +15,6 @@ export RUNNER_CLEANUP_INTERVAL=1h RUNNER_KILL_GRACE=200ms
 S="$WORK/state"
 r() { "$RUNNER" --state "$S" "$@"; }
 db() { sqlite3 -cmd '.timeout 5000' "$S/runner.db" "$@"; }
-wait_line() {
-	timeout 20 tail -n +1 -f "$WORK/serve.log" | grep -m1 -q -- "$1"
-}
 SERVE=""
 stop_serve() {
 	[ -n "$SERVE" ] && kill -TERM "$SERVE" 2>/dev/null && wait "$SERVE"

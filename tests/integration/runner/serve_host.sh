@@ -16,6 +16,7 @@
 # tree and cleared its environment; so does a restart by a serve that
 # cannot make cgroups.  No process of any run outlives the test.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_lib.sh"
 
 need_root
 command -v jq >/dev/null || skip "needs jq"
@@ -23,19 +24,6 @@ export RUNNER_CLEANUP_INTERVAL=1h RUNNER_KILL_GRACE=200ms RUNNER_ALLOWED_TYPES=.
 S="$WORK/state"
 r() { "$RUNNER" --state "$S" --exec-mode direct "$@"; }
 field() { r status "$1" --json | jq -r ".$2 // empty"; }
-wait_line() {
-	timeout 20 tail -n +1 -f "$WORK/serve.log" | grep -m1 -q -- "$1"
-}
-# until COMMAND succeeds, 20 s at most
-until_ok() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-SERVE=""
 start_serve() {
 	: >"$WORK/serve.log"
 	# A soft NOFILE limit below the hard one, as systemd gives: serve
@@ -45,44 +33,11 @@ start_serve() {
 	# Taking handed-over runs once it holds the lock.
 	wait_line "^runner serve: handoff-on lock=$S/serve.lock "
 }
-stop_serve() {
-	local i
-	[ -n "$SERVE" ] || return 0
-	kill -CONT "$SERVE" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -TERM "$SERVE" 2>/dev/null || break
-		sleep 0.1
-	done
-	wait "$SERVE" 2>/dev/null
-	SERVE=""
-}
-MARKS=""
 no_procs() {   # no process carries the marker of run $1
 	! grep -lzq "FIELDRIG_RUN_MARK=$(field "$1" marker)" /proc/[0-9]*/environ 2>/dev/null
 }
-leftovers() {
-	local m
-	for m in $MARKS; do
-		grep -lzq "FIELDRIG_RUN_MARK=$m" /proc/[0-9]*/environ 2>/dev/null && return 0
-	done
-	return 1
-}
-# Whatever failed, every run still live is cancelled (by its supervisor,
-# serve's or its own) before the work dir goes.
-cancel_all() {
-	local id
-	for id in $(r list --json 2>/dev/null |
-		jq -r '.runs[] | select(.status == "RUNNING" or .status == "QUEUED") | .id'); do
-		r cancel "$id" >/dev/null 2>&1
-	done
-}
 ESC=""
 trap 'cancel_all; stop_serve; r recover >/dev/null 2>&1; [ -z "$ESC" ] || kill -9 "$ESC" 2>/dev/null; [ ! -f "$WORK/bot.pids" ] || kill -9 $(cat "$WORK/bot.pids") 2>/dev/null; cleanup' EXIT
-submit() {   # submit [ENV=V...] -- ARGS: exec --detach, the id in $ID
-	run 0 --state "$S" --exec-mode direct exec "$@" --detach
-	ID=$(head -1 <<<"$OUT")
-	MARKS="$MARKS $(field "$ID" marker)"
-}
 
 printf '#!/bin/sh\necho up\nexec sleep 1000\n' >"$WORK/sleep.sh"
 # (apart in time: what one wake-up of a supervisor reads from both pipes
