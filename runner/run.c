@@ -1564,7 +1564,7 @@ static void hosted_free(struct hosted *r)
 		return;
 	/* The cgroup made when serve took it, for a run that never started
 	 * (cancelled while queued, or serve stopped): empty. */
-	if (!r->launched && r->x.have_cg) {
+	if (!r->launched && r->x.have_cg && r->x.host) {
 		host_wd_del(r->x.host, &r->x);
 		cgroup_remove(&r->x.cg);
 	}
@@ -1950,16 +1950,20 @@ void run_host_cancel(struct run_host *h, int64_t id, const char *why)
 }
 
 /* Takes a run handed over; 1 taken, 0 someone else has it, -errno.  Its
- * cgroup is made first: serve hosts only runs with one (an orphan that
- * leaves the tree and clears its environment is found by nothing else
- * there), so when it cannot be made the run is not taken (-EOPNOTSUPP, err
- * says why) and the caller gives it a supervisor of its own. */
+ * cgroup is made once the run is ours: serve hosts only runs with one (an
+ * orphan that leaves the tree and clears its environment is found by
+ * nothing else there), so when it cannot be made the run is given back,
+ * still QUEUED (-EOPNOTSUPP, err says why), and the caller gives it a
+ * supervisor of its own. */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 {
 	struct hosted *r, **pp;
 	struct run_rec rec;
-	int ret, taken;
+	int ret;
 
+	ret = runrec_take_supervisor(h->st, id, h->self, h->self_start);
+	if (ret <= 0)
+		return ret;
 	ret = runrec_get(h->st, id, &rec, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -1970,23 +1974,22 @@ int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 	}
 	ret = hosted_from_rec(h, &rec, r, err, errlen);
 	run_rec_free(&rec);
-	if (ret == 0 && !sup_cgroup(&r->x, err, errlen)) {
-		hosted_free(r);
-		return -EOPNOTSUPP;
-	}
-	taken = runrec_take_supervisor(h->st, id, h->self, h->self_start);
-	if (taken == 1 && ret == 0)
-		host_wd_add(h, &r->x);
-	if (taken <= 0 || ret < 0) {
-		if (taken == 1) {
-			struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1,
-						 .peak_rss_kb = -1, .error = err };
+	if (ret < 0) {
+		struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
+					 .error = err };
 
-			runrec_finish(h->st, id, &v);
-		}
+		runrec_finish(h->st, id, &v);
 		hosted_free(r);
-		return taken <= 0 ? taken : ret;
+		return ret;
 	}
+	if (!sup_cgroup(&r->x, err, errlen)) {
+		hosted_free(r);
+		ret = runrec_release_supervisor(h->st, id, h->self);
+		return ret == 1 ? -EOPNOTSUPP : ret < 0 ? ret : -ESTALE;
+	}
+	/* serve's one watchdog learns the domain before anything of the
+	 * run exists. */
+	host_wd_add(h, &r->x);
 	for (pp = &h->runs; *pp && (*pp)->plan.id < id; pp = &(*pp)->next)
 		;
 	r->next = *pp;

@@ -163,9 +163,9 @@ int run_handoff_mark(const struct settings *s, struct store *st, const struct ru
 /* Whether serve's probe could make a run cgroup (it hosts only runs with
  * one: see handoff() in run.c). */
 bool run_host_cgroups(const struct run_host *h);
-/* Takes one handed-over run (guarded: 1 taken, 0 someone else has it),
- * after making its cgroup: -EOPNOTSUPP (err says why) when that cannot be
- * made, and the run is not taken. */
+/* Takes one handed-over run (guarded: 1 taken, 0 someone else has it) and
+ * makes its cgroup: -EOPNOTSUPP (err says why) when that cannot be made,
+ * and the run is given back, QUEUED, for a supervisor of its own. */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen);
 enum run_take {
 	RUN_TAKE_HOSTED,	/* the host supervises it */

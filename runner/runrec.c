@@ -233,6 +233,15 @@ int runrec_take_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t sta
 	return ret < 0 ? ret : ret > 0;
 }
 
+int runrec_release_supervisor(struct store *st, int64_t id, pid_t pid)
+{
+	int64_t v[2] = { id, pid };
+	int ret = update(st, "UPDATE runs SET supervisor_pid = NULL, supervisor_start = NULL "
+			 "WHERE id = ? AND supervisor_pid = ? AND status = 'QUEUED'", 2, v);
+
+	return ret < 0 ? ret : ret > 0;
+}
+
 static int count_q(struct store *st, const char *sql, int64_t arg, int64_t *out)
 {
 	sqlite3_stmt *s;

@@ -313,6 +313,39 @@ static void test_claim_queue(void **state)
 	store_close(st);
 }
 
+/* Taking a QUEUED run is guarded, and so is giving it back: only its
+ * taker can, only while it is QUEUED; then another may take it. */
+static void test_take_and_release(void **state)
+{
+	struct store *st;
+	struct run_rec r;
+	char err[512];
+	int64_t id;
+
+	(void)state;
+	st = fresh(&id);
+	assert_int_equal(runrec_take_supervisor(st, id, 1111, 5), 1);
+	assert_int_equal(runrec_take_supervisor(st, id, 2222, 6), 0);
+	assert_int_equal(runrec_release_supervisor(st, id, 2222), 0);	/* not its own */
+	assert_int_equal(runrec_release_supervisor(st, id, 1111), 1);
+	assert_int_equal(runrec_get(st, id, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.state, RS_QUEUED);
+	assert_int_equal(r.supervisor_pid, 0);
+	run_rec_free(&r);
+	assert_int_equal(runrec_release_supervisor(st, id, 1111), 0);	/* given back already */
+	assert_int_equal(runrec_take_supervisor(st, id, 2222, 6), 1);
+	/* Once it runs, it is no longer given back. */
+	assert_int_equal(runrec_claim(st, id, 4), 1);
+	assert_int_equal(runrec_release_supervisor(st, id, 2222), 0);
+	assert_int_equal(runrec_get(st, id, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.supervisor_pid, 2222);
+	run_rec_free(&r);
+	/* A broken store says so. */
+	exec_ok(st, "DROP TABLE runs");
+	assert_true(runrec_release_supervisor(st, id, 2222) < 0);
+	store_close(st);
+}
+
 /* The reader writing into a full device says so (EPIPE from the copy,
  * or the final flush's ENOSPC) instead of claiming success. */
 static void test_print_to_full_device(void **state)
@@ -348,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_store_full),
 		cmocka_unit_test(test_tables_gone),
 		cmocka_unit_test(test_claim_queue),
+		cmocka_unit_test(test_take_and_release),
 		cmocka_unit_test(test_print_to_full_device),
 	};
 
