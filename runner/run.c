@@ -770,7 +770,19 @@ static int spawn_child(struct sup *x)
 		goto out_pipes;
 	}
 	x->pid = ch.pid;
-	if (x->have_cg && !ch.in_cgroup && (ret = cgroup_add_pid(&x->cg, ch.pid)) < 0) {
+	ret = x->have_cg && !ch.in_cgroup ? cgroup_add_pid(&x->cg, ch.pid) : 0;
+	if (ret < 0 && x->host) {
+		/* serve hosts only runs in a cgroup (run_host_take): the
+		 * child, still held before its exec, goes. */
+		snprintf(x->error, sizeof(x->error), "cannot move pid %d into %s: %s", (int)ch.pid,
+			 x->cg.path, strerror(-ret));
+		spawn_abort(&ch);
+		kill(ch.pid, SIGKILL);
+		waitpid(ch.pid, NULL, 0);
+		x->pid = -1;
+		goto out_pipes;
+	}
+	if (ret < 0) {
 		note(x, "cannot move pid %d into %s: %s; falling back to process group and /proc sweep",
 		     (int)ch.pid, x->cg.path, strerror(-ret));
 		cgroup_remove(&x->cg);
@@ -1414,6 +1426,9 @@ struct run_host {
 };
 
 #define HANDOFF_LOCK "serve.lock"
+/* supervise-run's environment: "PID:START" of the serve that holds the
+ * run and hands it on (run_host_hand_on). */
+#define HAND_ON_VAR "FIELDRIG_HAND_ON_FROM"
 /* How long exec --detach waits for serve to take a run before supervising
  * it itself. */
 #define HANDOFF_WAIT_MS 2000
@@ -1736,8 +1751,10 @@ void run_handed_main(const struct settings *s, int64_t id, int ready_fd)
 	struct store *st = NULL;
 	struct run_rec rec;
 	uint64_t self_start = 0;
+	unsigned long long from_start;
+	const char *from;
 	char err[2048];
-	int ret, taken;
+	int ret, taken, from_pid;
 
 	if (r == NULL || store_open(s->state_dir, &st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "runner[%d]: run %lld: %s\n", (int)getpid(), (long long)id,
@@ -1749,9 +1766,16 @@ void run_handed_main(const struct settings *s, int64_t id, int ready_fd)
 		ret = handoff_load(s, &rec, r, err, sizeof(err));
 		run_rec_free(&rec);
 	}
-	/* The same guarded claim as serve's and exec's: nobody else runs it. */
+	/* The same guarded claim as serve's and exec's: nobody else runs it;
+	 * or, from serve that holds it, a hand-over nobody can come between. */
 	proc_start_time(getpid(), &self_start);
-	taken = runrec_take_supervisor(st, id, getpid(), self_start);
+	from = getenv(HAND_ON_VAR);
+	if (from && sscanf(from, "%d:%llu", &from_pid, &from_start) == 2)
+		taken = runrec_pass_supervisor(st, id, (pid_t)from_pid, (uint64_t)from_start, getpid(),
+					       self_start);
+	else
+		taken = runrec_take_supervisor(st, id, getpid(), self_start);
+	unsetenv(HAND_ON_VAR);
 	if (taken == 1 && ret < 0) {
 		struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,
 					 .error = err };
@@ -1952,8 +1976,8 @@ void run_host_cancel(struct run_host *h, int64_t id, const char *why)
 /* Takes a run handed over; 1 taken, 0 someone else has it, -errno.  Its
  * cgroup is made once the run is ours: serve hosts only runs with one (an
  * orphan that leaves the tree and clears its environment is found by
- * nothing else there), so when it cannot be made the run is given back,
- * still QUEUED (-EOPNOTSUPP, err says why), and the caller gives it a
+ * nothing else there), so when it cannot be made the run stays ours but
+ * is not hosted (-EOPNOTSUPP, err says why): run_host_hand_on gives it a
  * supervisor of its own. */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 {
@@ -1984,8 +2008,7 @@ int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 	}
 	if (!sup_cgroup(&r->x, err, errlen)) {
 		hosted_free(r);
-		ret = runrec_release_supervisor(h->st, id, h->self);
-		return ret == 1 ? -EOPNOTSUPP : ret < 0 ? ret : -ESTALE;
+		return -EOPNOTSUPP;
 	}
 	/* serve's one watchdog learns the domain before anything of the
 	 * run exists. */
@@ -1997,6 +2020,28 @@ int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen)
 	h->n++;
 	h->next_claim_ms = 0;
 	return 1;
+}
+
+int run_host_hand_on(struct run_host *h, const struct settings *s, int64_t id, char *err,
+		     size_t errlen)
+{
+	char from[64], *env[2] = { from, NULL };
+	int rc;
+
+	snprintf(from, sizeof(from), "%s=%d:%llu", HAND_ON_VAR, (int)h->self,
+		 (unsigned long long)h->self_start);
+	err[0] = '\0';
+	rc = run_daemon_exec(s, "supervise-run", id, env, err, errlen);
+	if (rc < 0) {
+		struct run_verdict v = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1 };
+		char why[1024];
+
+		snprintf(why, sizeof(why), "runner serve could make no cgroup for it nor start a "
+			 "supervisor of its own: %s", err[0] ? err : strerror(-rc));
+		v.error = why;
+		runrec_finish(h->st, id, &v);
+	}
+	return rc;
 }
 
 int run_host_take_pending(struct run_host *h,
@@ -2032,8 +2077,7 @@ int run_host_take_pending(struct run_host *h,
 			/* No cgroup for it here: a supervisor of its own,
 			 * as exec gives a run without one. */
 			snprintf(why, sizeof(why), "%s", err);
-			err[0] = '\0';
-			rc = run_daemon_exec(h->s, "supervise-run", ids[i], NULL, err, sizeof(err));
+			rc = run_host_hand_on(h, h->s, ids[i], err, sizeof(err));
 			if (cb)
 				cb(ctx, ids[i], rc < 0 ? RUN_TAKE_FAILED : RUN_TAKE_OWN,
 				   rc < 0 ? (err[0] ? err : strerror(-rc)) : why);

@@ -164,9 +164,15 @@ int run_handoff_mark(const struct settings *s, struct store *st, const struct ru
  * one: see handoff() in run.c). */
 bool run_host_cgroups(const struct run_host *h);
 /* Takes one handed-over run (guarded: 1 taken, 0 someone else has it) and
- * makes its cgroup: -EOPNOTSUPP (err says why) when that cannot be made,
- * and the run is given back, QUEUED, for a supervisor of its own. */
+ * makes its cgroup: -EOPNOTSUPP (err says why) when that cannot be made;
+ * the run is then the caller's, QUEUED, to hand on. */
 int run_host_take(struct run_host *h, int64_t id, char *err, size_t errlen);
+/* Hands a QUEUED run the host took on to a supervisor of its own (runner
+ * supervise-run, which takes it over from the host in one guarded
+ * UPDATE), waiting until it has; when that process cannot start, the run
+ * is recorded FAILED.  0 or -errno (err says why). */
+int run_host_hand_on(struct run_host *h, const struct settings *s, int64_t id, char *err,
+		     size_t errlen);
 enum run_take {
 	RUN_TAKE_HOSTED,	/* the host supervises it */
 	RUN_TAKE_OWN,		/* no cgroup for it: a supervisor of its own (text: why) */

@@ -233,11 +233,12 @@ int runrec_take_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t sta
 	return ret < 0 ? ret : ret > 0;
 }
 
-int runrec_release_supervisor(struct store *st, int64_t id, pid_t pid)
+int runrec_pass_supervisor(struct store *st, int64_t id, pid_t from, uint64_t from_start,
+			   pid_t pid, uint64_t start)
 {
-	int64_t v[2] = { id, pid };
-	int ret = update(st, "UPDATE runs SET supervisor_pid = NULL, supervisor_start = NULL "
-			 "WHERE id = ? AND supervisor_pid = ? AND status = 'QUEUED'", 2, v);
+	int64_t v[5] = { pid, (int64_t)start, id, from, (int64_t)from_start };
+	int ret = update(st, "UPDATE runs SET supervisor_pid = ?, supervisor_start = ? WHERE id = ? "
+			 "AND supervisor_pid = ? AND supervisor_start = ? AND status = 'QUEUED'", 5, v);
 
 	return ret < 0 ? ret : ret > 0;
 }

@@ -75,9 +75,11 @@ int runrec_set_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t star
  * and the exec --detach that handed it over) exactly one gets it.  Returns
  * 1 taken, 0 someone else has it or it is no longer QUEUED, -errno. */
 int runrec_take_supervisor(struct store *st, int64_t id, pid_t pid, uint64_t start);
-/* Gives a QUEUED run that pid took back, for another to take.  1 given
- * back, 0 it was not pid's or no longer QUEUED, -errno. */
-int runrec_release_supervisor(struct store *st, int64_t id, pid_t pid);
+/* Hands a QUEUED run that (from, from_start) took on to (pid, start), in
+ * one guarded UPDATE: nobody else can take it in between.  1 handed on,
+ * 0 it was not from's or no longer QUEUED, -errno. */
+int runrec_pass_supervisor(struct store *st, int64_t id, pid_t from, uint64_t from_start,
+			   pid_t pid, uint64_t start);
 
 /* Tries to take a concurrency slot for a QUEUED run, in one IMMEDIATE
  * transaction: the run becomes RUNNING when fewer than max runs are RUNNING

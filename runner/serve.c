@@ -257,15 +257,14 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	err[0] = '\0';
 	own = !s2.use_cgroup || !run_host_cgroups(host);
 	rc = run_handoff_mark(&s2, st, req, &plan);
-	if (rc == 0 && !own) {
-		rc = run_host_take(host, plan.id, err, sizeof(err));
-		/* Its cgroup could not be made: as above. */
-		own = rc == -EOPNOTSUPP;
-		rc = rc == 1 ? 0 : own ? 0 : -1;
-	}
 	if (rc == 0 && own) {
 		err[0] = '\0';
 		rc = run_daemon_exec(&s2, "supervise-run", plan.id, NULL, err, sizeof(err));
+	} else if (rc == 0) {
+		rc = run_host_take(host, plan.id, err, sizeof(err));
+		/* Its cgroup could not be made: as above, from serve's hands. */
+		own = rc == -EOPNOTSUPP;
+		rc = rc == 1 ? 0 : own ? run_host_hand_on(host, &s2, plan.id, err, sizeof(err)) : -1;
 	}
 	if (rc < 0) {
 		struct run_verdict fv = { .state = RS_FAILED, .cpu_ms = -1, .peak_rss_kb = -1,

@@ -42,9 +42,11 @@ all_dead() {   # every pid in file $1 is gone
 printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >>"$1"\necho left\n' >"$WORK/leave.sh"
 printf '#!/bin/sh\nenv -i setsid sleep 60 &\necho $! >>"$1"\nexit 1\n' >"$WORK/botleave.sh"
 printf '#!/bin/sh\necho quick\n' >"$WORK/quick.sh"
+printf '#!/bin/sh\nenv\n' >"$WORK/env.sh"
 LEAVE=$(r upload "$WORK/leave.sh")
 BOTLEAVE=$(r upload "$WORK/botleave.sh")
 QUICK=$(r upload "$WORK/quick.sh")
+ENVS=$(r upload "$WORK/env.sh")
 
 : >"$WORK/serve.log"
 # serve in the test's cgroup, which is the root of its cgroup namespace and
@@ -79,6 +81,12 @@ check "without a cgroup" [ -z "$(field "$L" cgroup)" ]
 run 0 --state "$S" logs "$L"
 check "its log says why" contains "$OUT" "no cgroup ("
 check "its orphan, without marker or ancestry, is killed at its end" until_ok all_dead "$WORK/leave.pids"
+
+submit "$ENVS"
+run 0 --state "$S" wait "$ID" --timeout 20s
+run 0 --state "$S" logs "$ID" --stream stdout
+env_clean() { ! grep -q FIELDRIG_HAND_ON <<<"$1" && grep -q '^PATH=' <<<"$1"; }
+check "the hand-over's note to its supervisor is not in the script's environment" env_clean "$OUT"
 
 # --- a restart of a bot: the same ------------------------------------------
 submit "$BOTLEAVE" --arg "$WORK/bot.pids" --restart on-failure --max-restarts 1

@@ -313,9 +313,9 @@ static void test_claim_queue(void **state)
 	store_close(st);
 }
 
-/* Taking a QUEUED run is guarded, and so is giving it back: only its
- * taker can, only while it is QUEUED; then another may take it. */
-static void test_take_and_release(void **state)
+/* Taking a QUEUED run is guarded, and so is handing it on: only from
+ * its taker (pid and start time), only while it is QUEUED. */
+static void test_take_and_pass(void **state)
 {
 	struct store *st;
 	struct run_rec r;
@@ -326,23 +326,23 @@ static void test_take_and_release(void **state)
 	st = fresh(&id);
 	assert_int_equal(runrec_take_supervisor(st, id, 1111, 5), 1);
 	assert_int_equal(runrec_take_supervisor(st, id, 2222, 6), 0);
-	assert_int_equal(runrec_release_supervisor(st, id, 2222), 0);	/* not its own */
-	assert_int_equal(runrec_release_supervisor(st, id, 1111), 1);
+	assert_int_equal(runrec_pass_supervisor(st, id, 2222, 6, 3333, 7), 0);	/* not 2222's */
+	assert_int_equal(runrec_pass_supervisor(st, id, 1111, 9, 3333, 7), 0);	/* a reused pid */
+	assert_int_equal(runrec_pass_supervisor(st, id, 1111, 5, 3333, 7), 1);
 	assert_int_equal(runrec_get(st, id, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.state, RS_QUEUED);
-	assert_int_equal(r.supervisor_pid, 0);
+	assert_int_equal(r.supervisor_pid, 3333);
 	run_rec_free(&r);
-	assert_int_equal(runrec_release_supervisor(st, id, 1111), 0);	/* given back already */
-	assert_int_equal(runrec_take_supervisor(st, id, 2222, 6), 1);
-	/* Once it runs, it is no longer given back. */
+	assert_int_equal(runrec_pass_supervisor(st, id, 1111, 5, 4444, 8), 0);	/* passed on already */
+	/* Once it runs, it is no longer handed on. */
 	assert_int_equal(runrec_claim(st, id, 4), 1);
-	assert_int_equal(runrec_release_supervisor(st, id, 2222), 0);
+	assert_int_equal(runrec_pass_supervisor(st, id, 3333, 7, 4444, 8), 0);
 	assert_int_equal(runrec_get(st, id, &r, err, sizeof(err)), 0);
-	assert_int_equal(r.supervisor_pid, 2222);
+	assert_int_equal(r.supervisor_pid, 3333);
 	run_rec_free(&r);
 	/* A broken store says so. */
 	exec_ok(st, "DROP TABLE runs");
-	assert_true(runrec_release_supervisor(st, id, 2222) < 0);
+	assert_true(runrec_pass_supervisor(st, id, 3333, 7, 4444, 8) < 0);
 	store_close(st);
 }
 
@@ -381,7 +381,7 @@ int main(void)
 		cmocka_unit_test(test_store_full),
 		cmocka_unit_test(test_tables_gone),
 		cmocka_unit_test(test_claim_queue),
-		cmocka_unit_test(test_take_and_release),
+		cmocka_unit_test(test_take_and_pass),
 		cmocka_unit_test(test_print_to_full_device),
 	};
 
