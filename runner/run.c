@@ -1194,7 +1194,8 @@ static int sup_launch(struct sup *x)
 
 	if (stage(x) < 0)
 		goto failed;
-	/* serve's runs have theirs already (run_host_take). */
+	/* serve's runs have their cgroup already, and serve's one watchdog
+	 * learned it when serve took the run (run_host_take). */
 	if (!x->host) {
 		char cgerr[1024];
 
@@ -1205,10 +1206,6 @@ static int sup_launch(struct sup *x)
 		if (!x->have_cg)
 			note(x, "no cgroup (%s): kill domain is the process group, subreaper and /proc sweep",
 			     cgerr);
-	}
-	/* serve's one watchdog learned the domain when serve took the
-	 * run, before anything of it existed. */
-	if (!x->host) {
 		ret = watchdog_start(&x->wd, x->have_cg ? x->cg.path : NULL, x->marker_kv);
 		if (ret < 0) {
 			snprintf(x->error, sizeof(x->error), "watchdog: %s", strerror(-ret));

@@ -258,7 +258,6 @@ static void restart(const struct settings *s, struct store *st, const struct run
 	own = !s2.use_cgroup || !run_host_cgroups(host);
 	rc = run_handoff_mark(&s2, st, req, &plan);
 	if (rc == 0 && own) {
-		err[0] = '\0';
 		rc = run_daemon_exec(&s2, "supervise-run", plan.id, NULL, err, sizeof(err));
 	} else if (rc == 0) {
 		rc = run_host_take(host, plan.id, err, sizeof(err));
