@@ -112,7 +112,8 @@ static void grow(struct ff_itable *t)
  * the new parent before dropping the old one, so moving within one
  * directory never frees it. */
 static int set_place(struct ff_inode *in, struct ff_inode *parent, const char *name);
-static void unref(struct ff_itable *t, struct ff_inode *in);
+static struct ff_inode *unref(struct ff_itable *t, struct ff_inode *in, struct ff_inode *dead);
+static void bury(struct ff_inode *dead);
 
 struct ff_inode *ff_itable_get(struct ff_itable *t, struct ff_inode *parent, const char *name,
                                int fd, const struct stat *st)
@@ -129,6 +130,8 @@ struct ff_inode *ff_itable_get(struct ff_itable *t, struct ff_inode *parent, con
 		if (in->dev == st->st_dev && in->ino == st->st_ino)
 			break;
 	if (in != NULL) {
+		struct ff_inode *dead = NULL;
+
 		in->nlookup++;
 		/* Remember the most recent name: for hard links and renames made
 		 * behind our back, it is the one the caller is using. */
@@ -136,9 +139,10 @@ struct ff_inode *ff_itable_get(struct ff_itable *t, struct ff_inode *parent, con
 			struct ff_inode *was = in->parent;
 
 			if (set_place(in, parent, name) == 0)
-				unref(t, was);
+				dead = unref(t, was, dead);
 		}
 		pthread_mutex_unlock(&t->lock);
+		bury(dead);
 		close(fd);
 		return in;
 	}
@@ -181,8 +185,13 @@ static int set_place(struct ff_inode *in, struct ff_inode *parent, const char *n
 	return 0;
 }
 
-/* Frees in if nothing references it any more, then walks up; lock held. */
-static void unref(struct ff_itable *t, struct ff_inode *in)
+/* Takes in out of the table if nothing references it any more, then walks
+ * up; lock held.  What it takes out goes on the front of the list dead
+ * (chained by hnext), for bury() once the lock is released: closing the
+ * last descriptor of an unlinked file frees it on the backing file system
+ * before close() returns, and every other request that needs the table
+ * (lookups, and with rules every path) would wait for that. */
+static struct ff_inode *unref(struct ff_itable *t, struct ff_inode *in, struct ff_inode *dead)
 {
 	while (in != NULL && in != &t->root && in->nlookup == 0 && in->refs == 0) {
 		struct ff_inode *parent = in->parent;
@@ -192,21 +201,37 @@ static void unref(struct ff_itable *t, struct ff_inode *in)
 			pp = &(*pp)->hnext;
 		*pp = in->hnext;
 		t->count--;
-		close(in->fd);
-		free(in->name);
-		free(in);
+		in->hnext = dead;
+		dead = in;
 		if (parent != NULL)
 			parent->refs--;
 		in = parent;
+	}
+	return dead;
+}
+
+/* Closes and frees what unref() took out; lock not held. */
+static void bury(struct ff_inode *dead)
+{
+	while (dead != NULL) {
+		struct ff_inode *next = dead->hnext;
+
+		close(dead->fd);
+		free(dead->name);
+		free(dead);
+		dead = next;
 	}
 }
 
 void ff_itable_forget(struct ff_itable *t, struct ff_inode *in, uint64_t n)
 {
+	struct ff_inode *dead;
+
 	pthread_mutex_lock(&t->lock);
 	in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
-	unref(t, in);
+	dead = unref(t, in, NULL);
 	pthread_mutex_unlock(&t->lock);
+	bury(dead);
 }
 
 void ff_itable_hold(struct ff_itable *t, struct ff_inode *in)
@@ -218,17 +243,20 @@ void ff_itable_hold(struct ff_itable *t, struct ff_inode *in)
 
 void ff_itable_drop(struct ff_itable *t, struct ff_inode *in)
 {
+	struct ff_inode *dead;
+
 	pthread_mutex_lock(&t->lock);
 	in->refs--;
-	unref(t, in);
+	dead = unref(t, in, NULL);
 	pthread_mutex_unlock(&t->lock);
+	bury(dead);
 }
 
 void ff_itable_moved(struct ff_itable *t, struct ff_inode *oldparent, const char *oldname,
                      struct ff_inode *newparent, const char *newname)
 {
 	struct stat st;
-	struct ff_inode *in;
+	struct ff_inode *in, *dead = NULL;
 
 	/* The kernel tells us names, not inodes; find the moved object by
 	 * what now stands at the new name. */
@@ -242,9 +270,10 @@ void ff_itable_moved(struct ff_itable *t, struct ff_inode *oldparent, const char
 		struct ff_inode *was = in->parent;
 
 		if (set_place(in, newparent, newname) == 0)
-			unref(t, was);
+			dead = unref(t, was, dead);
 	}
 	pthread_mutex_unlock(&t->lock);
+	bury(dead);
 }
 
 int ff_itable_path(struct ff_itable *t, struct ff_inode *in, const char *name, char *buf, size_t len)
