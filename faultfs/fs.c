@@ -212,42 +212,6 @@ static void proc_path(char *buf, size_t len, int fd)
 
 /* ------------------------------------------------------------------ lifecycle */
 
-/* libfuse reads a request into a pipe by splice() only when one pipe can hold
- * its whole receive buffer, max_write plus a 4 KiB header page
- * (FUSE_BUFFER_HEADER_SIZE in libfuse 3.14); otherwise every WRITE is read()
- * into memory, one copy more.  The default max_write of 1 MiB needs a 2 MiB
- * pipe (sizes round up to a power of two), which F_SETPIPE_SZ grants only up
- * to /proc/sys/fs/pipe-max-size (1 MiB) without CAP_SYS_RESOURCE, as in most
- * containers.  Returns the largest max_write up to `want` whose buffer fits
- * the pipe this process can get. */
-#define FF_FUSE_HEADER 4096u
-
-static unsigned splice_max_write(unsigned want)
-{
-	unsigned got = want;
-	int p[2], sz;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return want;
-	sz = fcntl(p[0], F_SETPIPE_SZ, (int)(want + FF_FUSE_HEADER));
-	if (sz < 0) {
-		FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
-		unsigned max = 0;
-
-		if (f != NULL) {
-			if (fscanf(f, "%u", &max) != 1)
-				max = 0;
-			fclose(f);
-		}
-		sz = max > FF_FUSE_HEADER ? fcntl(p[0], F_SETPIPE_SZ, (int)max) : -1;
-		if (sz > (int)FF_FUSE_HEADER && (unsigned)sz - FF_FUSE_HEADER < want)
-			got = (unsigned)sz - FF_FUSE_HEADER;
-	}
-	close(p[0]);
-	close(p[1]);
-	return got;
-}
-
 static void ff_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ff_fs *fs = userdata;
@@ -270,13 +234,15 @@ static void ff_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
-	if (conn->capable & FUSE_CAP_SPLICE_READ) {
-		conn->want |= FUSE_CAP_SPLICE_READ;
-		/* 1 MiB - 4 KiB here: a 1 MiB write() becomes two WRITEs, but
-		 * both reach the backing file by splice, without the copy into
-		 * the daemon (-20% daemon CPU on 1 MiB writes). */
-		conn->max_write = splice_max_write(conn->max_write);
-	}
+	/* Requests are read() into memory, as passthrough_ll's are (see
+	 * faultfs/README.md).  With splice reads libfuse 3.14 receives every
+	 * request by splice() into a pipe and then read()s the small ones out
+	 * of it: two system calls for each LOOKUP, CREATE or UNLINK, which
+	 * cost more on small files than sparing the copy of WRITE data gains
+	 * on large writes.  libfuse turns them on by default wherever a pipe
+	 * can hold max_write; they stay off everywhere, so the daemon does
+	 * the same work on every host. */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
