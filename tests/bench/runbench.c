@@ -14,6 +14,13 @@
  *       Added to the start of a process (`runbench spawn N runner
  *       --version`), it is what no runner built as one process per run
  *       can go below.  Prints "seconds S".
+ *   runbench capture SCRIPT ARG OUT
+ *       The floor of capturing a script's output through a pipe: one
+ *       posix_spawn of SCRIPT ARG with its stdout on a pipe (1 MiB, as the
+ *       runner's), read in 256 KiB pieces (the runner's read size) and
+ *       written to OUT until EOF, then waitpid.  No supervisor process to
+ *       start, no store, no rows, no timestamps: what any capture through a
+ *       pipe into a file costs on this machine.  Prints "seconds S bytes B".
  *   runbench cancel RUNNER_CMD... -- RUN_ID
  *       Measures a cancel.  Before the clock starts, every process of the
  *       run is collected: the pids in its cgroup (RUNBENCH_CGROUP) or,
@@ -404,6 +411,65 @@ static int cmd_cancel(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_capture(int argc, char **argv)
+{
+	char *sargv[] = { argv[0], argv[1], NULL };
+	size_t cap = 256u << 10;
+	char *buf = malloc(cap);
+	posix_spawn_file_actions_t fa;
+	long long total = 0;
+	double t0;
+	int p[2], out, ws;
+	ssize_t n;
+	pid_t pid;
+
+	if (argc != 3 || buf == NULL) {
+		fprintf(stderr, "usage: runbench capture SCRIPT ARG OUT\n");
+		return 2;
+	}
+	out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		die(argv[2]);
+	t0 = now_s();
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe2");
+	fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	errno = posix_spawn(&pid, argv[0], &fa, NULL, sargv, environ);
+	if (errno)
+		die(argv[0]);
+	close(p[1]);
+	while ((n = read(p[0], buf, cap)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("read");
+		}
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+
+			if (w < 0)
+				die(argv[2]);
+			done += w;
+		}
+		total += n;
+	}
+	if (waitpid(pid, &ws, 0) != pid)
+		die("waitpid");
+	if (close(out) < 0)
+		die(argv[2]);
+	t0 = now_s() - t0;
+	close(p[0]);
+	free(buf);
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		fprintf(stderr, "runbench capture: %s ended with status 0x%x\n", argv[0], ws);
+		return 1;
+	}
+	printf("seconds %.6f bytes %lld\n", t0, total);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -413,7 +479,9 @@ int main(int argc, char **argv)
 		return cmd_floor(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "cancel") == 0)
 		return cmd_cancel(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "capture") == 0)
+		return cmd_capture(argc - 2, argv + 2);
 	fprintf(stderr, "usage: runbench spawn N PROG [ARG...] | floor N SCRIPT DB [CGROUP_PARENT] |"
-		" cancel RUNNER_CMD... -- RUN_ID\n");
+		" cancel RUNNER_CMD... -- RUN_ID | capture SCRIPT ARG OUT\n");
 	return 2;
 }
