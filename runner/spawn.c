@@ -19,6 +19,9 @@
 #include <linux/sched.h>
 #include "covflush.h"
 
+#define FR_STR2(x) #x
+#define FR_STR(x) FR_STR2(x)
+
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
@@ -46,8 +49,10 @@ const char *spawn_step_name(enum spawn_step step)
 
 /* In the child only: report the failed step and leave.  Nothing here may
  * allocate or take a lock: the parent may have been in the middle of
- * anything when it forked. */
-static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
+ * anything when it forked.  A child that shares the parent's memory
+ * (shared) writes no coverage: gcov would mark the parent's counters as
+ * written, and the parent's own would be lost at its exit. */
+static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step, bool shared)
 {
 	int msg[2] = { (int)step, errno };
 	ssize_t n;
@@ -55,7 +60,8 @@ static void __attribute__((noreturn)) child_fail(int fd, enum spawn_step step)
 	do
 		n = write(fd, msg, sizeof(msg));
 	while (n < 0 && errno == EINTR);
-	cov_flush();
+	if (!shared)
+		cov_flush();
 	_exit(127);
 }
 
@@ -121,8 +127,13 @@ static void cloexec_from(int lowfd)
 	closedir(d);
 }
 
-static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd, int err_wr,
-					    pid_t parent)
+/* The child, up to its exec.  shared: started by vfork or its clone3 twin
+ * (spawn_start), it runs on the parent's memory and stack while the parent
+ * waits: it writes nothing the parent keeps (no globals, no coverage
+ * dump), and changes credentials by plain system calls (glibc's wrappers
+ * would look for other threads in a list that is the parent's). */
+static void __attribute__((noreturn, noinline)) child(const struct spawn_req *r, int go_rd,
+						      int err_wr, pid_t parent, bool shared)
 {
 	struct sigaction sa;
 	sigset_t all;
@@ -149,7 +160,7 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 	sigprocmask(SIG_SETMASK, &all, NULL);
 
 	if (setsid() < 0)
-		child_fail(err_wr, SPAWN_STEP_SETUP);
+		child_fail(err_wr, SPAWN_STEP_SETUP, shared);
 	/* Held here until the parent has put us into the run's cgroup, so
 	 * not a single instruction of the script runs outside it (born in
 	 * it, there is nothing to wait for). */
@@ -158,7 +169,8 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 			n = read(go_rd, &go, 1);
 		while (n < 0 && errno == EINTR);
 		if (n != 1) {
-			cov_flush();
+			if (!shared)
+				cov_flush();
 			_exit(127);
 		}
 		close(go_rd);
@@ -175,21 +187,21 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 		devnull = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
 	if (out_fd < 0 || err_fd < 0 || devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
 	    dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
-		child_fail(err_wr, SPAWN_STEP_SETUP);
+		child_fail(err_wr, SPAWN_STEP_SETUP, shared);
 	cloexec_from(3);
 
 	if (r->cwd && chdir(r->cwd) < 0)
-		child_fail(err_wr, SPAWN_STEP_CHDIR);
+		child_fail(err_wr, SPAWN_STEP_CHDIR, shared);
 	if (r->pass_file) {
 		int fd = open(r->pass_file, O_RDONLY | O_NOFOLLOW);
 
 		/* dup2 onto 3 clears close-on-exec (err_wr was moved above
 		 * 10 at the start, so 3 is free to take). */
 		if (fd < 0)
-			child_fail(err_wr, SPAWN_STEP_OPEN_SCRIPT);
+			child_fail(err_wr, SPAWN_STEP_OPEN_SCRIPT, shared);
 		if (fd != 3) {
 			if (dup2(fd, 3) < 0)
-				child_fail(err_wr, SPAWN_STEP_OPEN_SCRIPT);
+				child_fail(err_wr, SPAWN_STEP_OPEN_SCRIPT, shared);
 			close(fd);
 		}
 	}
@@ -199,7 +211,7 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > (rlim_t)r->lim.nofile_soft) {
 			rl.rlim_cur = (rlim_t)r->lim.nofile_soft;
 			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-				child_fail(err_wr, SPAWN_STEP_RLIMIT);
+				child_fail(err_wr, SPAWN_STEP_RLIMIT, shared);
 		}
 	}
 	if (set_limit(RLIMIT_CORE, 0) < 0 ||
@@ -208,19 +220,19 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 	    (r->lim.nofile && set_limit(RLIMIT_NOFILE, r->lim.nofile) < 0) ||
 	    (r->lim.nproc && set_limit(RLIMIT_NPROC, r->lim.nproc) < 0) ||
 	    (r->lim.fsize && set_limit(RLIMIT_FSIZE, r->lim.fsize) < 0))
-		child_fail(err_wr, SPAWN_STEP_RLIMIT);
+		child_fail(err_wr, SPAWN_STEP_RLIMIT, shared);
 	if (r->new_netns && (unshare(CLONE_NEWNET) < 0 || netns_lo_up() < 0))
-		child_fail(err_wr, SPAWN_STEP_NETNS);
+		child_fail(err_wr, SPAWN_STEP_NETNS, shared);
 	if (r->drop) {
-		if (setgroups(0, NULL) < 0)
-			child_fail(err_wr, SPAWN_STEP_SETGROUPS);
-		if (setresgid(r->gid, r->gid, r->gid) < 0)
-			child_fail(err_wr, SPAWN_STEP_SETGID);
-		if (setresuid(r->uid, r->uid, r->uid) < 0)
-			child_fail(err_wr, SPAWN_STEP_SETUID);
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			child_fail(err_wr, SPAWN_STEP_SETGROUPS, shared);
+		if (syscall(SYS_setresgid, r->gid, r->gid, r->gid) < 0)
+			child_fail(err_wr, SPAWN_STEP_SETGID, shared);
+		if (syscall(SYS_setresuid, r->uid, r->uid, r->uid) < 0)
+			child_fail(err_wr, SPAWN_STEP_SETUID, shared);
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_fail(err_wr, SPAWN_STEP_NO_NEW_PRIVS);
+		child_fail(err_wr, SPAWN_STEP_NO_NEW_PRIVS, shared);
 	/* After the credential change, which clears it: if the supervisor
 	 * dies, the direct child goes with it (the watchdog takes care of
 	 * the rest of the tree). */
@@ -228,70 +240,117 @@ static void __attribute__((noreturn)) child(const struct spawn_req *r, int go_rd
 	if (getppid() != parent)
 		_exit(127);
 	execve(r->file, r->argv, r->envp);
-	child_fail(err_wr, SPAWN_STEP_EXEC);
+	child_fail(err_wr, SPAWN_STEP_EXEC, shared);
 }
 
-/* fork() into the cgroup directory dir: the pid, 0 in the child, or -1
- * with errno set when clone3 cannot do it here. */
-static pid_t fork_into(const char *dir)
-{
-	struct clone_args ca;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	long pid;
+#if defined(__x86_64__) && defined(SYS_clone3)
+/* vfork() with clone3's arguments: returns the pid in the parent once the
+ * child has exec'd or exited, 0 in the child (on the parent's stack, as
+ * after vfork), or -errno.  As glibc's vfork, the return address is kept
+ * in a register across the system call: the child's calls overwrite the
+ * stack below the caller's frame, where it lay. */
+long fr_clone3_vfork(struct clone_args *ca, size_t size) __attribute__((returns_twice));
+__asm__(".text\n"
+	".globl fr_clone3_vfork\n"
+	".type fr_clone3_vfork, @function\n"
+	"fr_clone3_vfork:\n"
+	"\tpopq %rdx\n"
+	"\tmovl $" FR_STR(SYS_clone3) ", %eax\n"
+	"\tsyscall\n"
+	"\tpushq %rdx\n"
+	"\tret\n"
+	".size fr_clone3_vfork, .-fr_clone3_vfork\n");
 
-	if (fd < 0)
-		return -1;
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_INTO_CGROUP;
-	ca.exit_signal = SIGCHLD;
-	ca.cgroup = (uint64_t)fd;
-	/* A raw clone3 skips glibc's fork bookkeeping (atfork handlers,
-	 * its locks): the child only makes system calls until exec, as
-	 * child() is written to. */
-	pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid != 0) {
-		int e = errno;
+#define HAVE_CLONE3_VFORK 1
+#endif
 
-		close(fd);
-		errno = e;
-	}
-	return (pid_t)pid;
-}
+#ifdef __SANITIZE_ADDRESS__
+/* libasan: makes the stack below sp addressable again after a child ran on
+ * it (what its vfork interceptor does). */
+void __asan_handle_vfork(void *sp);
+#define AFTER_VFORK() __asan_handle_vfork(__builtin_frame_address(0))
+#else
+#define AFTER_VFORK() ((void)0)
+#endif
 
 int spawn_start(const struct spawn_req *r, struct spawn_child *c)
 {
 	int go[2] = { -1, -1 }, errp[2], ret;
-	pid_t parent = getpid();
+	pid_t parent = getpid(), pid = -ENOSYS;
+	sigset_t all, old;
+	volatile bool in_cgroup = false;	/* set after the clone, which returns twice */
 
 	c->pid = -1;
 	c->go_fd = c->err_fd = -1;
 	c->in_cgroup = false;
 	if (pipe2(errp, O_CLOEXEC) < 0)
 		return -errno;
+	/* Until the child has reset its handlers, none of ours may run in
+	 * it: with our memory shared, they would act on our state. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+#ifdef HAVE_CLONE3_VFORK
 	if (r->cgroup_dir) {
-		c->pid = fork_into(r->cgroup_dir);
-		c->in_cgroup = c->pid >= 0;
+		/* Born in the cgroup (CLONE_INTO_CGROUP): nothing to hold,
+		 * nobody to move.  Sharing our memory until its exec
+		 * (CLONE_VM | CLONE_VFORK): no copy of our page tables, no
+		 * copy-on-write faults after it.  Called from here, not from a
+		 * helper: the child must not return from the function that
+		 * started it (its calls overwrite that frame).  Where clone3
+		 * cannot (before Linux 5.7, valgrind, a refusal), the fork
+		 * below. */
+		int cgfd = open(r->cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (cgfd >= 0) {
+			struct clone_args ca;
+
+			memset(&ca, 0, sizeof(ca));
+			ca.flags = CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK;
+			ca.exit_signal = SIGCHLD;
+			ca.cgroup = (uint64_t)cgfd;
+			pid = (pid_t)fr_clone3_vfork(&ca, sizeof(ca));
+			if (pid == 0)
+				child(r, -1, errp[1], parent, true);
+			close(cgfd);
+			in_cgroup = pid > 0;
+		}
 	}
-	if (!c->in_cgroup) {
+#endif
+	if (!in_cgroup && !r->cgroup_dir) {
+		/* No kill domain to enter first: nothing to hold. */
+		pid = vfork();
+		if (pid == 0)
+			child(r, -1, errp[1], parent, true);
+		if (pid < 0)
+			pid = -errno;
+	} else if (!in_cgroup) {
+		/* clone3 could not: a copy, held until the caller has moved
+		 * it into the cgroup (spawn_release). */
 		if (pipe2(go, O_CLOEXEC) < 0) {
 			ret = -errno;
+			sigprocmask(SIG_SETMASK, &old, NULL);
 			goto out_err;
 		}
-		c->pid = fork();
-	}
-	if (c->pid < 0) {
-		ret = -errno;
-		goto out_err;
-	}
-	if (c->pid == 0) {
-		if (go[1] >= 0)
+		pid = fork();
+		if (pid == 0) {
 			close(go[1]);
-		close(errp[0]);
-		child(r, go[0], errp[1], parent);
+			close(errp[0]);
+			child(r, go[0], errp[1], parent, false);
+		}
+		if (pid < 0)
+			pid = -errno;
+	}
+	AFTER_VFORK();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		ret = pid;
+		goto out_err;
 	}
 	if (go[0] >= 0)
 		close(go[0]);
 	close(errp[1]);
+	c->pid = pid;
+	c->in_cgroup = in_cgroup;
 	c->go_fd = go[1];
 	c->err_fd = errp[0];
 	return 0;

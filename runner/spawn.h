@@ -1,5 +1,7 @@
-/* Starting a run's process: fork, set the child up, hold it until the
- * supervisor has placed it in its kill domain, then exec.
+/* Starting a run's process: clone it into its kill domain sharing the
+ * supervisor's memory until its exec (as vfork and posix_spawn do), set it
+ * up, exec.  Where the kernel cannot start it in its cgroup, a fork, held
+ * until the supervisor has moved it there.
  *
  * As libuv's uv_spawn does, a failure in the child after fork (chdir,
  * setrlimit, setuid, the exec itself) comes back to the parent over a
@@ -51,11 +53,13 @@ struct spawn_req {
 	 * and Python opens its script by absolute path. */
 	const char *pass_file;
 	/* A cgroup v2 directory to start the child in (clone3 with
-	 * CLONE_INTO_CGROUP): it is born there, so it needs no hold and the
-	 * supervisor no migration (a write to cgroup.procs, which waits for
-	 * an RCU grace period).  NULL, or where clone3 cannot do it (before
-	 * Linux 5.7, valgrind, a refusal), a plain fork: the child is then
-	 * held for the caller to move (spawn_child.in_cgroup false). */
+	 * CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK): it is born there, so
+	 * it needs no hold and the supervisor no migration (a write to
+	 * cgroup.procs, which waits for an RCU grace period), and it copies
+	 * none of the supervisor's page tables.  Where clone3 cannot do it
+	 * (before Linux 5.7, valgrind, a refusal, not x86_64), a plain fork:
+	 * the child is then held for the caller to move
+	 * (spawn_child.in_cgroup false).  NULL: vfork, nothing held. */
 	const char *cgroup_dir;
 };
 
@@ -80,9 +84,10 @@ struct spawn_child {
 	bool in_cgroup;		/* born in req->cgroup_dir, not held */
 };
 
-/* Starts the child.  Born in req->cgroup_dir it goes straight on to exec;
- * otherwise it sets up and then blocks until spawn_release().  Returns 0
- * or -errno (of fork or pipe creation). */
+/* Starts the child.  Born in req->cgroup_dir, or with no cgroup_dir, it
+ * has exec'd or failed by the time this returns (the supervisor waits, as
+ * for vfork); otherwise it sets up and then blocks until spawn_release().
+ * Returns 0 or -errno (of clone, fork or pipe creation). */
 int spawn_start(const struct spawn_req *r, struct spawn_child *c);
 
 /* Lets the child go on to exec and waits for the outcome.  Returns 0 when
