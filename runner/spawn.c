@@ -17,10 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include "clone3vfork.h"
 #include "covflush.h"
-
-#define FR_STR2(x) #x
-#define FR_STR(x) FR_STR2(x)
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -243,27 +241,6 @@ static void __attribute__((noreturn, noinline)) child(const struct spawn_req *r,
 	child_fail(err_wr, SPAWN_STEP_EXEC, shared);
 }
 
-#if defined(__x86_64__) && defined(SYS_clone3)
-/* vfork() with clone3's arguments: returns the pid in the parent once the
- * child has exec'd or exited, 0 in the child (on the parent's stack, as
- * after vfork), or -errno.  As glibc's vfork, the return address is kept
- * in a register across the system call: the child's calls overwrite the
- * stack below the caller's frame, where it lay. */
-long fr_clone3_vfork(struct clone_args *ca, size_t size) __attribute__((returns_twice));
-__asm__(".text\n"
-	".globl fr_clone3_vfork\n"
-	".type fr_clone3_vfork, @function\n"
-	"fr_clone3_vfork:\n"
-	"\tpopq %rdx\n"
-	"\tmovl $" FR_STR(SYS_clone3) ", %eax\n"
-	"\tsyscall\n"
-	"\tpushq %rdx\n"
-	"\tret\n"
-	".size fr_clone3_vfork, .-fr_clone3_vfork\n");
-
-#define HAVE_CLONE3_VFORK 1
-#endif
-
 #ifdef __SANITIZE_ADDRESS__
 /* libasan: makes the stack below sp addressable again after a child ran on
  * it (what its vfork interceptor does). */
@@ -289,7 +266,7 @@ int spawn_start(const struct spawn_req *r, struct spawn_child *c)
 	 * it: with our memory shared, they would act on our state. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-#ifdef HAVE_CLONE3_VFORK
+#ifdef FR_HAVE_CLONE3_VFORK
 	if (r->cgroup_dir) {
 		/* Born in the cgroup (CLONE_INTO_CGROUP): nothing to hold,
 		 * nobody to move.  Sharing our memory until its exec

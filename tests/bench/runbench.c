@@ -8,8 +8,9 @@
  *       The floor of the work a runner does per run, in one process with
  *       nothing else: INSERT the run into SQLite (WAL, synchronous=NORMAL,
  *       as the runner's store; one connection opened before the clock)
- *       and commit; mkdir a cgroup under CGROUP_PARENT (when given); fork
- *       the script into it (clone3 CLONE_INTO_CGROUP) or posix_spawn it;
+ *       and commit; mkdir a cgroup under CGROUP_PARENT (when given); start
+ *       the script in it as the runner does (clone3 CLONE_INTO_CGROUP,
+ *       sharing our memory until the exec) or posix_spawn it;
  *       wait; rmdir the cgroup; UPDATE the run's verdict and commit.
  *       Added to the start of a process (`runbench spawn N runner
  *       --version`), it is what no runner built as one process per run
@@ -60,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include "clone3vfork.h"
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -156,7 +158,7 @@ static int cmd_floor(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		char cg[4096];
 		sqlite3_int64 id;
-		int fd = -1;
+		volatile int fd = -1;	/* kept across the clone, which returns twice */
 
 		sqlite3_bind_text(ins, 1, argv[1], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 2, (sqlite3_int64)time(NULL));
@@ -177,9 +179,18 @@ static int cmd_floor(int argc, char **argv)
 			ca.flags = CLONE_INTO_CGROUP;
 			ca.exit_signal = SIGCHLD;
 			ca.cgroup = (uint64_t)fd;
-			/* A plain fork (no CLONE_VM): the child may return
-			 * from syscall() and exec at once. */
+#ifdef FR_HAVE_CLONE3_VFORK
+			/* As the runner starts its child: sharing our memory
+			 * until the exec, born in the cgroup. */
+			ca.flags |= CLONE_VM | CLONE_VFORK;
+			p = (pid_t)fr_clone3_vfork(&ca, sizeof(ca));
+			if (p < 0) {
+				errno = -p;
+				p = -1;
+			}
+#else
 			p = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+#endif
 			if (p == 0) {
 				int dn = open("/dev/null", O_WRONLY);
 
