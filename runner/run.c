@@ -46,6 +46,11 @@ extern char **environ;
 /* After the main process is gone: how long the rest of the tree may take
  * to die and the pipes to reach EOF before the supervisor gives up. */
 #define TEARDOWN_MS 5000
+/* How long a run must have been running before its supervisor gives the
+ * setup's garbage back (sup_tick): most runs of a busy service end sooner,
+ * and for them the trim (page releases, a TLB flush on every CPU the
+ * process ran on) was a cost with nothing to gain. */
+#define SUP_TRIM_MS 1000
 /* ...and however much it writes, not longer than this. */
 #define TEARDOWN_MAX_MS 60000
 
@@ -250,6 +255,7 @@ struct sup {
 	struct rusage ru;
 	struct rusage ru_before;
 	int64_t deadline, grace_deadline;
+	int64_t trim_at;	/* monotonic ms of the trim, 0: none due */
 	/* Teardown, after the machine's verdict: kill and wait for the
 	 * domain to empty, then read the pipes to their end; serve steps it
 	 * turn by turn beside its other runs, a lone supervisor blocks. */
@@ -900,9 +906,11 @@ static int64_t sup_next_ms(struct sup *x, int64_t now)
 
 	if (run_state_final(x->m.state))
 		return td_next_ms(x, now);
-	if (x->m.state == RS_RUNNING)
-		t = x->deadline - now;
-	else if (x->m.state == RS_STOPPING)
+	if (x->m.state == RS_RUNNING) {
+		int64_t at = x->trim_at && x->trim_at < x->deadline ? x->trim_at : x->deadline;
+
+		t = at > now ? at - now : 0;
+	} else if (x->m.state == RS_STOPPING)
 		t = x->grace_deadline - now;
 	else if (x->m.state == RS_KILLING)
 		t = 100;	/* re-kill a straggler now and then */
@@ -945,6 +953,13 @@ static void sup_tick(struct sup *x)
 		domain_signal(x, SIGKILL);
 	if (x->lw && log_writer_due_ms(x->lw) == 0)
 		log_writer_flush(x->lw);
+	if (x->trim_at && now >= x->trim_at) {
+		x->trim_at = 0;
+		if (x->m.state == RS_RUNNING) {
+			sqlite3_db_release_memory(store_db(x->st));
+			malloc_trim(0);
+		}
+	}
 }
 
 static void main_loop(struct sup *x)
@@ -1220,9 +1235,9 @@ static int sup_launch(struct sup *x)
 	check_cancel(x);
 	/* The setup's garbage (detection, staging, the store's page cache)
 	 * would otherwise stay resident for the whole run: with hundreds
-	 * of runs each supervisor's idle size is what counts. */
-	sqlite3_db_release_memory(store_db(x->st));
-	malloc_trim(0);
+	 * of runs each supervisor's idle size is what counts.  Given back
+	 * once the run has lasted SUP_TRIM_MS (sup_tick). */
+	x->trim_at = mono_ms() + SUP_TRIM_MS;
 	return 0;
 failed:
 	step(x, EV_SPAWN_FAILED);
