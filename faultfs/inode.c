@@ -51,20 +51,13 @@ int ff_itable_init(struct ff_itable *t, const char *backing)
 	return 0;
 }
 
+static void bury(struct ff_inode *dead);
+
 void ff_itable_destroy(struct ff_itable *t)
 {
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct ff_inode *in = t->buckets[i];
-
-		while (in != NULL) {
-			struct ff_inode *next = in->hnext;
-
-			close(in->fd);
-			free(in->name);
-			free(in);
-			in = next;
-		}
-	}
+	/* Each bucket is a list chained by hnext, as bury() takes. */
+	for (size_t i = 0; i < t->nbuckets; i++)
+		bury(t->buckets[i]);
 	free(t->buckets);
 	if (t->root.fd >= 0)
 		close(t->root.fd);
@@ -113,7 +106,6 @@ static void grow(struct ff_itable *t)
  * directory never frees it. */
 static int set_place(struct ff_inode *in, struct ff_inode *parent, const char *name);
 static struct ff_inode *unref(struct ff_itable *t, struct ff_inode *in, struct ff_inode *dead);
-static void bury(struct ff_inode *dead);
 
 struct ff_inode *ff_itable_get(struct ff_itable *t, struct ff_inode *parent, const char *name,
                                int fd, const struct stat *st)
