@@ -46,13 +46,13 @@ extern char **environ;
 /* After the main process is gone: how long the rest of the tree may take
  * to die and the pipes to reach EOF before the supervisor gives up. */
 #define TEARDOWN_MS 5000
+/* ...and however much it writes, not longer than this. */
+#define TEARDOWN_MAX_MS 60000
 /* How long a run must have been running before its supervisor gives the
  * setup's garbage back (sup_tick): most runs of a busy service end sooner,
  * and for them the trim (page releases, a TLB flush on every CPU the
  * process ran on) was a cost with nothing to gain. */
 #define SUP_TRIM_MS 1000
-/* ...and however much it writes, not longer than this. */
-#define TEARDOWN_MAX_MS 60000
 
 static int64_t mono_ms(void)
 {
